@@ -1,0 +1,38 @@
+"""panda-compile: compile LSST BPS GenericWorkflows into PanDA/iDDS submissions.
+
+The public names are imported on first use, so `import compiler` (and the CLI's start-up)
+does not pay for networkx, jinja2 or jsonschema until they are needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("panda-compile")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_PUBLIC = {
+    "Compiled": "api",
+    "compile_workflow": "api",
+    "write_outdir": "api",
+    "load_generic_workflow": "load",
+    "CompileError": "errors",
+    "ConfigError": "errors",
+    "LoadError": "errors",
+    "PassError": "errors",
+}
+
+__all__ = ["__version__", *sorted(_PUBLIC)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compiler' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

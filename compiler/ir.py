@@ -1,0 +1,290 @@
+"""The compiler's intermediate representation.
+
+Every pass reads a `Workflow` and returns a new one (`dataclasses.replace`); nothing else
+travels between passes. The IR is built for 10^5-10^6 jobs:
+
+* per-job data lives in one slotted `Job` per job, whose bulky parts (attributes, command
+  templates, file tuples) are shared between jobs of a label rather than copied;
+* graph structure is index-based (`parents[i]` are indices into `jobs`), so passes never
+  hash job names in their inner loops;
+* per-job results of later passes (pseudo-input names, order ids, owning task) are flat
+  tuples indexed like `jobs` instead of new per-job objects.
+
+networkx and the ctrl_bps classes never appear here: `compiler.load.ingest` converts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import PassError
+
+
+class NodeKind(Enum):
+    """What a node of the source graph is; only JOB survives the flatten pass."""
+
+    JOB = "job"
+    NOOP = "noop"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    """An executable, as GenericWorkflowExec describes it."""
+
+    name: str
+    src_uri: str
+    transfer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    """An input or output file of a job, as GenericWorkflowFile describes it."""
+
+    name: str
+    src_uri: str | None
+    wms_transfer: bool = False
+    job_access_remote: bool = False
+    job_shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobAttrs:
+    """The job attributes that become PanDA task parameters.
+
+    Jobs of one label almost always share them, so ingest interns one instance per distinct
+    value set: at 10^6 jobs this is a handful of objects instead of a million.
+    """
+
+    request_memory: Any = None
+    memory_multiplier: Any = None
+    request_memory_max: Any = None
+    request_cpus: Any = None
+    request_walltime: Any = None
+    compute_site: str | None = None
+    compute_cloud: str | None = None
+    accounting_group: str | None = None
+    number_of_retries: Any = None
+    priority: Any = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One payload job (or, before flattening, a noop or a group)."""
+
+    name: str
+    label: str
+    kind: NodeKind = NodeKind.JOB
+    executable: Exec | None = None
+    arguments: str | None = None
+    cmdvals: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    attrs: JobAttrs = JobAttrs()
+    inputs: tuple[File, ...] = ()
+    outputs: tuple[File, ...] = ()
+    group: Graph | None = None  # only for NodeKind.GROUP
+
+    @property
+    def command_template(self) -> str:
+        """The unembedded command line: executable URI and arguments, as BPS wrote them."""
+        src = self.executable.src_uri if self.executable else ""
+        return f"{src} {self.arguments if self.arguments is not None else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """A DAG of jobs with index-based edges.
+
+    `parents[i]` lists the indices of job i's parents in the order the source graph gives
+    its predecessors (that order is visible in the dependency map). `label_order` and
+    `label_jobs` carry the source's own label order and per-label job order when it has
+    them (GenericWorkflow.labels / get_jobs_by_label); they are None when the source could
+    not give them (e.g. ctrl_bps' label graph is cyclic because of noop jobs).
+    """
+
+    jobs: tuple[Job, ...]
+    parents: tuple[tuple[int, ...], ...]
+    label_order: tuple[str, ...] | None = None
+    label_jobs: Mapping[str, tuple[int, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def children_counts(self) -> list[int]:
+        """Out-degree of every job."""
+        counts = [0] * len(self.jobs)
+        for plist in self.parents:
+            for p in plist:
+                counts[p] += 1
+        return counts
+
+
+@dataclass(frozen=True, slots=True)
+class LabelBlock:
+    """The jobs of one label, in the order they are numbered (order id = position)."""
+
+    label: str
+    jobs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One PanDA task: a chunk of the jobs of a label (or the final job)."""
+
+    name: str
+    label: str
+    number: int  # position in the iDDS workflow, 1-based (the reference's task_count)
+    chunk: int  # chunk number within the label, 1-based
+    jobs: tuple[int, ...]  # job indices, in order-id order
+    first_order_id: int = 0
+    dependency_tasks: tuple[str, ...] = ()
+    is_final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Compile options resolved from the BPS config before any pass runs.
+
+    Passes read these, never the raw config, so every config lookup happens once and a
+    bad value is reported before work starts.
+    """
+
+    max_jobs_per_task: int = 30000
+    placeholder_params: tuple[str, ...] = ("qgraphNodeId", "qgraphId")
+    max_name_length: int = 4000
+    final_pseudo_input: str = "pure_pseudoinput+qgraphNodeId:+qgraphId:"
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """The whole compilation state; fields fill in as passes run (None = not yet)."""
+
+    name: str
+    options: Options
+    source: Graph
+    final_job: Job | None = None
+    run_attrs: Mapping[str, Any] = field(default_factory=dict)
+    final_is_workflow: bool = False
+    graph: Graph | None = None  # flattened: JOB nodes only
+    labels: tuple[LabelBlock, ...] | None = None
+    tasks: tuple[Task, ...] | None = None
+    order_ids: tuple[int, ...] | None = None  # per job index
+    task_of: tuple[int, ...] | None = None  # per job index: index into tasks
+    pseudo_inputs: tuple[str, ...] | None = None  # per job index
+    final_task: Task | None = None
+    release_after: tuple[str, ...] = ()
+    dependencies_done: bool = False
+
+    def replace(self, **changes: Any) -> Workflow:
+        """A copy with some fields changed (passes return this)."""
+        return dataclasses.replace(self, **changes)
+
+    # ----- derived views -------------------------------------------------------------------
+
+    def all_tasks(self) -> tuple[Task, ...]:
+        """Tasks in iDDS order: the label tasks, then the final task if any."""
+        tasks = self.tasks or ()
+        return (*tasks, self.final_task) if self.final_task else tasks
+
+    def entry_name(self, job: int) -> str:
+        """The name a job is known by in dependency maps (its own entry and its children's)."""
+        assert self.pseudo_inputs is not None
+        return self.pseudo_inputs[job]
+
+    def dependency_entries(self, task: Task) -> Iterator[dict[str, Any]]:
+        """The task's dependency map, entry by entry, as iDDS receives it.
+
+        Entries are produced on demand from the index arrays so that writing 10^6 of them
+        never holds them all in memory.
+        """
+        if task.is_final:
+            yield {"name": self.options.final_pseudo_input, "submitted": False, "dependencies": []}
+            return
+        assert self.graph is not None and self.tasks is not None
+        assert self.task_of is not None and self.order_ids is not None
+        parents, task_of, tasks, names = self.graph.parents, self.task_of, self.tasks, self.pseudo_inputs
+        assert names is not None
+        for j in task.jobs:
+            yield {
+                "name": names[j],
+                "order_id": self.order_ids[j],
+                "dependencies": [{"task": tasks[task_of[p]].name, "inputname": names[p]} for p in parents[j]],
+            }
+
+    # ----- invariants ----------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """Check the invariants of every field filled so far; raise PassError if broken.
+
+        Run after every pass, so a broken pass is caught where it breaks things rather
+        than in the emitted files. Cost is O(jobs + edges).
+        """
+        problems: list[str] = []
+        if self.graph is not None:
+            problems += _verify_graph(self.graph)
+        if self.labels is not None and self.graph is not None:
+            problems += _verify_labels(self.labels, len(self.graph))
+        if self.tasks is not None and self.graph is not None:
+            problems += _verify_tasks(self)
+        if problems:
+            raise PassError(problems)
+
+
+def _verify_graph(graph: Graph) -> list[str]:
+    n = len(graph.jobs)
+    if len(graph.parents) != n:
+        return [f"graph has {n} jobs but {len(graph.parents)} parent lists"]
+    problems = [
+        f"job '{job.name}' is a {job.kind.value} node after flattening"
+        for job in graph.jobs
+        if job.kind is not NodeKind.JOB
+    ]
+    for i, plist in enumerate(graph.parents):
+        bad = [p for p in plist if not 0 <= p < n or p == i]
+        if bad:
+            problems.append(f"job '{graph.jobs[i].name}' has invalid parent indices {bad}")
+    return problems
+
+
+def _verify_labels(labels: tuple[LabelBlock, ...], n_jobs: int) -> list[str]:
+    seen = [0] * n_jobs
+    for block in labels:
+        for j in block.jobs:
+            seen[j] += 1
+    missing = sum(1 for s in seen if s == 0)
+    doubled = sum(1 for s in seen if s > 1)
+    problems = []
+    if missing:
+        problems.append(f"{missing} jobs are in no label block")
+    if doubled:
+        problems.append(f"{doubled} jobs are in more than one label block")
+    return problems
+
+
+def _verify_tasks(wf: Workflow) -> list[str]:
+    assert wf.tasks is not None and wf.graph is not None
+    problems: list[str] = []
+    names = [t.name for t in wf.tasks]
+    if len(set(names)) != len(names):
+        problems.append("duplicate task names")
+    limit = wf.options.max_jobs_per_task
+    count = [0] * len(wf.graph.jobs)
+    for t in wf.tasks:
+        if not t.jobs:
+            problems.append(f"task '{t.name}' has no jobs")
+        if len(t.jobs) > limit:
+            problems.append(f"task '{t.name}' has {len(t.jobs)} jobs, over maxJobsPerTask={limit}")
+        for j in t.jobs:
+            count[j] += 1
+    if any(c != 1 for c in count):
+        problems.append(f"{sum(1 for c in count if c != 1)} jobs are not in exactly one task")
+    if wf.task_of is not None:
+        for ti, t in enumerate(wf.tasks):
+            if any(wf.task_of[j] != ti for j in t.jobs):
+                problems.append(f"task '{t.name}': task_of disagrees with its job list")
+    return problems
