@@ -175,6 +175,7 @@ class WorkflowOptions:
     file_distribution_end_point: str | None = None
     n_labels: int = 5
     max_parents: int = 3
+    intra_label_edges: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -253,7 +254,8 @@ class _JobFactory:
 
     def add(self, gw: GenericWorkflow, job: GenericWorkflowJob, parents: list[str] | None) -> str:
         """Insert ``job`` below ``parents`` with the label's input files; returns its name."""
-        gw.add_job(job, parents)
+        gw.add_job(job)  # transform adds every job first, then the edges
+        gw.add_job_relationships(parents, job.name)
         gw.add_job_inputs(job.name, self.inputs)
         return job.name
 
@@ -396,9 +398,10 @@ def make_random_workflow(
 ) -> GenericWorkflow:
     """A random DAG of ``n_jobs`` jobs over ``options.n_labels`` labels (plus pipetaskInit).
 
-    Each job draws a label and up to ``options.max_parents`` parents among earlier jobs
-    of the same or an earlier label, so the job graph and the label graph stay acyclic
-    while labels get fan-in, fan-out, skips and edges inside a label.
+    Each job draws a label and up to ``options.max_parents`` parents among jobs of earlier
+    labels (and earlier jobs of its own label if ``options.intra_label_edges``), so the job
+    graph and the label graph stay acyclic while labels get fan-in, fan-out and skips.
+    Jobs left without parents hang below pipetaskInit.
     """
     options = options or WorkflowOptions()
     if n_jobs < 1 or options.n_labels < 1:
@@ -421,7 +424,7 @@ def _build_random(
     by_label: list[list[str]] = [[] for _ in labels]
     for i in range(max(1, n_jobs - 1)):
         k = rng.randrange(len(labels))
-        parents = _random_parents(rng, by_label[: k + 1], options.max_parents)
+        parents = _random_parents(rng, by_label[: k + int(options.intra_label_edges)], options.max_parents)
         dims = {"instrument": _INSTRUMENT, "detector": i % 189, "visit": _FIRST_VISIT + i // 189}
         by_label[k].append(factory.add(gw, factory.make_job(labels[k], dims), parents or None))
     _finish(gw, factory, final)
@@ -431,6 +434,8 @@ def _build_random(
 def _random_parents(rng: random.Random, pools: list[list[str]], max_parents: int) -> list[str]:
     """Up to ``max_parents`` distinct names drawn from random non-empty ``pools``."""
     chosen: dict[str, None] = {}
+    if not pools:
+        return []
     for _ in range(rng.randint(0, max_parents)):
         pool = pools[rng.randrange(len(pools))]
         if pool:

@@ -46,7 +46,9 @@ def _inline(graph: Graph, out: _Expanded) -> tuple[list[list[int]], list[list[in
             for plist in inner.parents:
                 for p in plist:
                     has_child[p] = True
-            entries.append([i for k in range(len(inner.jobs)) if not inner.parents[k] for i in inner_entries[k]])
+            entries.append(
+                [i for k in range(len(inner.jobs)) if not inner.parents[k] for i in inner_entries[k]]
+            )
             exits.append([i for k in range(len(inner.jobs)) if not has_child[k] for i in inner_exits[k]])
             if len(out.jobs) == start:  # an empty group still orders what is around it
                 out.jobs.append(Job(name=job.name, label=job.label, kind=NodeKind.NOOP))

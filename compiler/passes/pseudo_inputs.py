@@ -51,12 +51,14 @@ class PseudoInputs:
                 job = jobs[j]
                 used = command_params(job.command_template)
                 cmdvals = job.cmdvals
-                name = job.name + "".join(
-                    f"+{p}:{cmdvals[p] if p in used else ''}" for p in params
-                )
+                name = job.name + "".join(f"+{p}:{cmdvals[p] if p in used else ''}" for p in params)
                 if len(name) > limit:
                     problems.append(
-                        job_problem(job.name, job.label, f"pseudo-input name is {len(name)} characters, over the limit {limit}")
+                        job_problem(
+                            job.name,
+                            job.label,
+                            f"pseudo-input name is {len(name)} characters, over the limit {limit}",
+                        )
                     )
                 names[j] = name
                 order_ids[j] = order_id

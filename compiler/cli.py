@@ -1,0 +1,138 @@
+"""The `panda-compile` command.
+
+`panda-compile WORKFLOW -o OUTDIR` is the main job (the `compile` subcommand is implied
+when the first argument is not a subcommand). Every `CompileError` becomes one line on
+stderr and exit status 1; an interrupt exits 130. In both cases no OUTDIR is left behind.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import CompileError
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument, if not a subcommand, is the input of `compile`."""
+
+    default_command = "compile"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+class _Progress:
+    """Phase-by-phase progress on stderr, shown only once a compile has run for a while."""
+
+    def __init__(self, enabled: bool, delay: float = 1.5, steps: int = 10) -> None:
+        self.enabled, self.delay, self.steps = enabled, delay, steps
+        self.start = time.monotonic()
+        self.done, self.phase = 0, "load"
+        self.shown = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
+
+    def advance(self, finished: str, upcoming: str) -> None:
+        self.done += 1
+        self.phase = upcoming
+        del finished
+
+    def _loop(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        while not self._stop.is_set():
+            self.shown = True
+            filled = int(30 * min(self.done, self.steps) / self.steps)
+            bar = "#" * filled + "-" * (30 - filled)
+            elapsed = time.monotonic() - self.start
+            click.echo(f"\r[{bar}] {self.phase:<14} {elapsed:6.1f}s", nl=False, err=True)
+            self._stop.wait(0.25)
+
+
+def _fail(exc: CompileError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="panda-compile")
+def main() -> None:
+    """Compile LSST BPS GenericWorkflows into PanDA/iDDS submissions."""
+
+
+@main.command("compile")
+@click.argument("workflow")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("-c", "--config", "config", default=None, help="BPS submit YAML (default: bundled defaults).")
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--timings", is_flag=True, help="Print the time spent in each pass.")
+@click.option("--dump-after", metavar="PASS", multiple=True, help="Print the IR after this pass.")
+@click.option("--stop-after", metavar="PASS", default=None, help="Stop after this pass; write nothing.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any) -> None:
+    """Compile WORKFLOW (a GenericWorkflow pickle, URI or BPS submit folder) into OUTDIR."""
+    from .api import compile_workflow, write_outdir
+    from .dump import dump_ir
+    from .passes.pipeline import PASSES
+    from .summary import summarize
+
+    unknown = [n for n in (*flags["dump_after"], flags["stop_after"]) if n and n not in PASSES]
+    if unknown:
+        raise click.BadParameter(f"no pass named {unknown[0]!r} (see `panda-compile passes`)")
+    progress_on = flags["progress"] if flags["progress"] is not None else sys.stderr.isatty()
+    names = list(PASSES)
+
+    with _Progress(bool(progress_on) and not flags["quiet"]) as progress:
+
+        def after_pass(name: str, wf: Any) -> None:
+            index = names.index(name)
+            progress.advance(name, names[index + 1] if index + 1 < len(names) else "write")
+            if name in flags["dump_after"]:
+                click.echo(f"--- IR after {name} ---\n{dump_ir(wf)}", err=True)
+
+        try:
+            compiled = compile_workflow(
+                workflow, config, after_pass=after_pass, stop_after=flags["stop_after"]
+            )
+            if flags["stop_after"]:
+                return
+            write_outdir(compiled, outdir, force=flags["force"])
+        except CompileError as exc:
+            raise _fail(exc) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing written", err=True)
+            sys.exit(130)
+    if not flags["quiet"]:
+        click.echo(summarize(compiled.workflow, compiled.timings if flags["timings"] else None))
+        click.echo(f"  written to {outdir}")
+
+
+@main.command("passes")
+def passes_command() -> None:
+    """List the compiler passes in the order they run."""
+    from .passes.pipeline import DEFAULT_PIPELINE
+
+    for p in DEFAULT_PIPELINE:
+        click.echo(f"{p.name:<14} {p.description}")

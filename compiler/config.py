@@ -1,0 +1,738 @@
+"""Read BPS submit YAML without the LSST stack, answering lookups exactly as BpsConfig does.
+
+panda-compile has to run where ``lsst.ctrl.bps`` is not installed, yet every value it uses
+must be the one the reference PanDA plugin would get from ``BpsConfig``.  This module
+re-implements the part of ``BpsConfig`` the plugin relies on; the tests compare the two on
+the same files.
+
+Keys the PanDA plugin reads (``PANDA_KEYS``), with the options it passes:
+
+* per label, ``curvals={"curr_cluster": label}`` then also ``curr_site`` / ``curr_pipetask``:
+  ``computeSite`` (``required``), ``processingType``, ``taskType``, ``prodSourceLabel``,
+  ``vo``, ``fileDistributionEndPoint``, ``fileDistributionEndPointDefault``;
+* once per workflow: ``enableEventService``, ``enableQnodeMap``, ``enableJobNameMap``,
+  ``maxPayloadsPerPandaJob``, ``maxWmsJobWalltime``, ``maxJobsPerTask``,
+  ``orderIdMapFilename``, ``maxRequestLength``, ``maxCopyWorkers``, ``iddsServer``,
+  ``submitPath``, ``fileDistributionEndPoint[Default]`` (via ``[]``), ``bps_defined``;
+* ``runnerCommand`` with ``replaceEnvVars: False, expandEnvVars: False``;
+* ``placeholderParams`` and ``submitSideResolvedParams`` via ``get`` (lists);
+* the ``finalJob`` / ``customJob`` sections, then ``section["processingType"]``;
+* remote builds: ``computeCloud``, ``computeSite``, ``LSST_VERSION``, ``custom_lsst_setup``,
+  ``files``.
+
+Search rules (what ``BpsConfig.search`` does, and so what we do):
+
+1. ``curvals`` = the root ``current`` section overlaid with ``opt["curvals"]``; a key found
+   there wins.  Then ``opt["searchobj"]``.
+2. The sections of ``SEARCH_ORDER`` in turn; for section ``s`` whose ``curr_s`` curval names
+   an existing subsection, that subsection is searched *instead of* ``s`` (if it does not
+   exist, ``s`` itself is searched).  Then the root.  Nothing else (``finalJob`` ...) is
+   searched implicitly.
+3. Not found: ``opt["default"]`` if given (then counted as found), else ``ConfigError`` if
+   ``required``, else ``(False, "")``.
+4. String values (including a string default): ``<ENV:X>`` and ``$X``/``${X}`` are expanded
+   from ``os.environ`` unless ``expandEnvVars`` is false (unset variables stay as written);
+   else with ``replaceEnvVars`` they are rewritten to ``<ENV:X>``.  Then every ``{name}`` is
+   replaced by ``search(name)`` with the same options minus ``default``: recursively, with
+   ``str()`` of non-strings and ``""`` for unknown names.  ``${X}`` is left alone, ``{{`` is a
+   literal brace, format specs such as ``{x:>4}`` work.  ``bpsEval(f, args)`` is evaluated.
+5. A mapping comes back as a config with no search sections (its own ``[]`` searches only
+   inside it); ``[]`` never raises (missing gives ``""``) and ``get`` defaults to ``""``.
+
+Keys whose first character is not alphanumeric are paths: ``".bps_defined.submitPath"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import json
+import os
+import pprint
+import re
+import string
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from compiler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lsst.resources import ResourcePath
+
+__all__ = [
+    "PANDA_KEYS",
+    "SEARCH_ORDER",
+    "BpsYamlConfig",
+    "as_config",
+    "bundled_defaults",
+    "load_config",
+]
+
+SEARCH_ORDER: tuple[str, ...] = ("bps_cmdline", "payload", "cluster", "pipetask", "site", "cloud", "bps_defined")
+"""Sections a BPS config searches, first match wins (same order as ``BPS_SEARCH_ORDER``)."""
+
+PANDA_KEYS: tuple[str, ...] = (
+    "computeSite",
+    "computeCloud",
+    "processingType",
+    "taskType",
+    "prodSourceLabel",
+    "vo",
+    "fileDistributionEndPoint",
+    "fileDistributionEndPointDefault",
+    "runnerCommand",
+    "placeholderParams",
+    "submitSideResolvedParams",
+    "maxJobsPerTask",
+    "enableEventService",
+    "enableQnodeMap",
+    "enableJobNameMap",
+    "maxPayloadsPerPandaJob",
+    "maxWmsJobWalltime",
+    "orderIdMapFilename",
+    "submitPath",
+    "maxRequestLength",
+    "maxCopyWorkers",
+    "iddsServer",
+    "finalJob",
+    "customJob",
+    "bps_defined",
+    "LSST_VERSION",
+    "custom_lsst_setup",
+    "files",
+    "priority",
+    "wmsServiceClass",
+)
+"""Config keys the reference PanDA plugin looks up (see the module docstring)."""
+
+INCLUDE_KEY = "includeConfigs"
+_BUNDLED_NAME = "bps_panda.yaml"
+_PANDA_DIR_VAR = "CTRL_BPS_PANDA_DIR"
+_NO_DEFAULT: Any = object()
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ENV_TOKEN = re.compile(r"<ENV:([^>]+)>")
+_BRACED_ENV = re.compile(r"\$\{([^}]+)\}")
+_BARE_ENV = re.compile(r"\$(\S+)")
+_KEPT_ENV = re.compile(r"<PCKEEP:([^>]+)>")
+_SKIPPED = re.compile(r"<PCSKIP:([^>]+)>")
+_BPS_EVAL = re.compile(r"bpsEval\(([^,)]+), ([^)]+)\)")
+_YamlBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+# ---------------------------------------------------------------------------------------
+# Key lookup with daf_butler Config semantics
+# ---------------------------------------------------------------------------------------
+
+
+def _split_key(key: str) -> list[str]:
+    """Split a path key: its first character is the delimiter, and ``\\<delim>`` escapes it."""
+    delim, rest = key[0], key[1:]
+    escaped = "\\" + delim
+    if escaped not in rest:
+        return rest.split(delim)
+    return [part.replace("\r", delim) for part in rest.replace(escaped, "\r").split(delim)]
+
+
+def _lookup(node: Any, key: Any) -> tuple[bool, Any]:
+    """Find ``key`` in a mapping the way ``Config.__contains__``/``__getitem__`` do.
+
+    A key present verbatim wins; otherwise a string starting with a non-alphanumeric
+    character is a delimited path (``".a.b"``), and a tuple is a path already split.
+    Paths may index into lists with integers.
+    """
+    if node is None or not isinstance(node, Mapping):
+        return False, None
+    if isinstance(key, str):
+        if key in node:
+            return True, node[key]
+        if not key or key[0].isalnum():
+            return False, None
+        parts: Sequence[Any] = _split_key(key)
+    elif isinstance(key, tuple):
+        if key in node:
+            return True, node[key]
+        parts = key
+    else:
+        return False, None
+    current: Any = node
+    for depth, part in enumerate(parts):
+        if isinstance(current, Mapping):
+            if part not in current:
+                return False, None
+            current = current[part]
+        elif depth and isinstance(current, list | tuple):
+            try:
+                current = current[int(part)]
+            except (ValueError, IndexError, TypeError):
+                return False, None
+        else:
+            return False, None
+    return True, current
+
+
+def _plain(obj: Any) -> Any:
+    """Copy nested mappings and lists into plain dicts/lists (configs included, unformatted)."""
+    if isinstance(obj, BpsYamlConfig):
+        return _plain(obj._data)
+    if hasattr(obj, "toDict") and not isinstance(obj, dict):
+        return _plain(obj.toDict())
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _merge_into(target: dict[Any, Any], source: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Overlay ``source`` on ``target`` like ``Config.update``: mappings merge, the rest replace."""
+    for key, value in source.items():
+        if isinstance(value, Mapping):
+            base = target.get(key)
+            target[key] = _merge_into(base if isinstance(base, dict) else {}, value)
+        else:
+            target[key] = value
+    return target
+
+
+# ---------------------------------------------------------------------------------------
+# Search options
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """A ``search`` opt dict, parsed once and shared by the nested ``{var}`` lookups."""
+
+    curvals: Mapping[Any, Any]
+    searchobj: Mapping[Any, Any] | None
+    default: Any
+    required: bool
+    expand_env: bool
+    replace_env: bool
+    replace_vars: bool
+    skip_names: tuple[str, ...]
+
+
+def _searchobj_mapping(obj: Any) -> Mapping[Any, Any] | None:
+    """Turn a ``searchobj`` (dict, our config or a daf_butler Config) into a raw mapping."""
+    if obj is None:
+        return None
+    if isinstance(obj, BpsYamlConfig):
+        return obj._data
+    if hasattr(obj, "toDict"):
+        return obj.toDict()
+    if isinstance(obj, Mapping):
+        return obj
+    raise ConfigError(f"searchobj must be a mapping, not {type(obj).__name__}")
+
+
+class _VarFormatter(string.Formatter):
+    """``str.format`` machinery whose fields are config searches rather than arguments.
+
+    Using ``string.Formatter`` keeps ``{{``, conversions and format specs behaving as they
+    do in BPS, which formats the same way.
+    """
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+        config, opts, stack = args
+        return config._resolve_var(field_name, opts, stack), field_name
+
+
+_FORMATTER = _VarFormatter()
+
+
+def _bps_eval(func: str, args: str) -> Any:
+    """Evaluate ``bpsEval(func, args)``: ``func`` is a builtin or a dotted importable name."""
+    namespace: dict[str, Any] = {}
+    if "." in func:
+        module_name, _, attr = func.rpartition(".")
+        namespace["_bps_func"] = getattr(importlib.import_module(module_name), attr)
+        func = "_bps_func"
+    return eval(f"{func}({args})", namespace)
+
+
+# ---------------------------------------------------------------------------------------
+# The config object
+# ---------------------------------------------------------------------------------------
+
+
+class BpsYamlConfig:
+    """A BPS config read from YAML, searched with the rules of ``BpsConfig.search``.
+
+    Parameters
+    ----------
+    data
+        The configuration tree (copied).  ``includeConfigs`` in it is *not* processed,
+        as with ``BpsConfig(dict)``; use `load_config` for files.
+    paths
+        Files the tree was read from, the main file first; used in error messages.
+    search_order
+        Sections searched before the root; ``None`` means `SEARCH_ORDER`.
+    """
+
+    __slots__ = ("_data", "_paths", "_search_order")
+
+    def __init__(
+        self,
+        data: Mapping[Any, Any] | None = None,
+        *,
+        paths: Sequence[str] = (),
+        search_order: Sequence[str] | None = None,
+    ) -> None:
+        tree = _plain(data) if data is not None else {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"a BPS config must be a mapping, not {type(data).__name__}")
+        self._setup(tree, tuple(paths), SEARCH_ORDER if search_order is None else tuple(search_order))
+
+    def _setup(self, data: dict[Any, Any], paths: tuple[str, ...], search_order: tuple[str, ...]) -> None:
+        """Adopt ``data`` without copying; make sure every search section exists, as BPS does."""
+        self._data = data
+        self._paths = paths
+        self._search_order = search_order
+        for section in search_order:
+            value = data.setdefault(section, {})
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{self._where}: section '{section}' must be a mapping, not {type(value).__name__}"
+                )
+
+    @classmethod
+    def _adopt(
+        cls, data: dict[Any, Any], paths: tuple[str, ...], search_order: tuple[str, ...]
+    ) -> BpsYamlConfig:
+        """Wrap a tree this module built (or a subsection of one) without copying it."""
+        obj = cls.__new__(cls)
+        obj._setup(data, paths, search_order)
+        return obj
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every file read to build this config, the main file first (empty if none)."""
+        return self._paths
+
+    @property
+    def path(self) -> str | None:
+        """The main file this config was read from, if any."""
+        return self._paths[0] if self._paths else None
+
+    @property
+    def search_order(self) -> tuple[str, ...]:
+        """Sections searched before the root."""
+        return self._search_order
+
+    def search(self, key: str, opt: Mapping[str, Any] | None = None) -> tuple[bool, Any]:
+        """Look ``key`` up like ``BpsConfig.search``; returns ``(found, value)``.
+
+        ``opt`` keys: ``curvals``, ``searchobj``, ``default``, ``required``,
+        ``expandEnvVars`` (default True), ``replaceEnvVars``, ``replaceVars`` (default True),
+        ``skipNames``.
+        """
+        return self._search(key, self._parse_opt(opt or {}), ())
+
+    def __getitem__(self, key: str) -> Any:
+        """Searched value, or ``""`` when missing (BPS never raises here)."""
+        return self._search(key, self._parse_opt({}), ())[1]
+
+    def get(self, key: str, default: Any = "") -> Any:
+        """Searched value or ``default``; the default default is ``""`` as in ``BpsConfig.get``."""
+        return self._search(key, self._parse_opt({"default": default}), ())[1]
+
+    def __contains__(self, key: object) -> bool:
+        """Whether a search for ``key`` would find it (without expanding its value)."""
+        if not isinstance(key, str | tuple):
+            return False
+        return self._find(key, self._parse_opt({}))[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_dict(self) -> dict[Any, Any]:
+        """A deep copy of the raw tree (nothing expanded)."""
+        return copy.deepcopy(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BpsYamlConfig):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == _plain(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BpsYamlConfig({self._data!r})"
+
+    def __str__(self) -> str:
+        # A section substituted into a string renders like a daf_butler Config does.
+        return pprint.pformat(self._data, indent=2, width=1)
+
+    # -- search internals ----------------------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        return self._paths[0] if self._paths else "<BPS config>"
+
+    def _parse_opt(self, opt: Mapping[str, Any]) -> _Options:
+        current = self._data.get("current")
+        curvals = dict(current) if isinstance(current, Mapping) else {}
+        curvals.update(opt.get("curvals") or {})
+        return _Options(
+            curvals=curvals,
+            searchobj=_searchobj_mapping(opt.get("searchobj")),
+            default=opt.get("default", _NO_DEFAULT),
+            required=bool(opt.get("required", False)),
+            expand_env=bool(opt.get("expandEnvVars", True)),
+            replace_env=bool(opt.get("replaceEnvVars", False)),
+            replace_vars=bool(opt.get("replaceVars", True)),
+            skip_names=tuple(opt.get("skipNames", ())),
+        )
+
+    def _find(self, key: Any, opts: _Options) -> tuple[bool, Any]:
+        """Locate the raw value: curvals, searchobj, the search sections, then the root."""
+        found, value = _lookup(opts.curvals, key)
+        if found:
+            return found, value
+        if opts.searchobj is not None:
+            found, value = _lookup(opts.searchobj, key)
+            if found:
+                return found, value
+        for section in self._search_order:
+            found, node = _lookup(self._data, section)
+            if not found:
+                continue
+            has_current, current = _lookup(opts.curvals, "curr_" + section)
+            if has_current:
+                found, sub = _lookup(node, current)
+                if found:
+                    if sub is not None and not isinstance(sub, Mapping):
+                        raise ConfigError(
+                            f"{self._where}: '{section}.{current}' must be a mapping, not {type(sub).__name__}"
+                        )
+                    node = sub
+            found, value = _lookup(node, key)
+            if found:
+                return found, value
+        return _lookup(self._data, key)
+
+    def _search(self, key: Any, opts: _Options, stack: tuple[str, ...]) -> tuple[bool, Any]:
+        found, value = self._find(key, opts)
+        if found:
+            inner_stack = (*stack, str(key))
+        elif opts.default is not _NO_DEFAULT:
+            value, inner_stack = opts.default, stack
+        elif opts.required:
+            chain = f" (needed by '{stack[0]}')" if stack else ""
+            raise ConfigError(f"{self._where}: required key '{key}' not found{chain}")
+        else:
+            return False, ""
+        if isinstance(value, str):
+            return True, self._expand(value, opts, inner_stack)
+        if found and isinstance(value, Mapping):
+            return True, BpsYamlConfig._adopt(value, self._paths, ())  # type: ignore[arg-type]
+        if found and isinstance(value, list):
+            return True, copy.deepcopy(value)  # callers may append; keep our tree intact
+        return True, value
+
+    def _expand(self, value: str, opts: _Options, stack: tuple[str, ...]) -> str:
+        """Apply the environment-variable options, then ``{var}`` substitution."""
+        if opts.expand_env:
+            value = os.path.expandvars(_ENV_TOKEN.sub(r"$\1", value))
+        elif opts.replace_env:
+            value = _BRACED_ENV.sub(r"<ENV:\1>", value)
+            value = _BARE_ENV.sub(r"<ENV:\1>", value)
+        if opts.replace_vars:
+            value = self._replace_vars(value, opts, stack)
+        return value
+
+    def _replace_vars(self, value: str, opts: _Options, stack: tuple[str, ...]) -> str:
+        """Substitute ``{name}`` fields by searching for ``name`` with the same options."""
+        where = f"{self._where}: key '{stack[-1]}'" if stack else self._where
+        nested = replace(opts, default=_NO_DEFAULT)
+        # ${X} is for the shell and skipNames are to stay as written: hide both from format().
+        text = _BRACED_ENV.sub(r"<PCKEEP:\1>", value)
+        for name in nested.skip_names:
+            text = text.replace(f"{{{name}}}", f"<PCSKIP:{name}>")
+        try:
+            text = _FORMATTER.vformat(text, (self, nested, stack), {})
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: cannot substitute variables in {value!r}: {exc}") from None
+        text = _KEPT_ENV.sub(r"${\1}", text)
+        text = _SKIPPED.sub(r"{\1}", text)
+        try:
+            text = _BPS_EVAL.sub(lambda m: str(_bps_eval(m.group(1), m.group(2))), text)
+        except Exception as exc:
+            raise ConfigError(f"{where}: bpsEval failed in {text!r}: {exc}") from None
+        if "bpsEval" in text:
+            raise ConfigError(f"{where}: unparsable bpsEval in {text!r}")
+        return text
+
+    def _resolve_var(self, name: str, opts: _Options, stack: tuple[str, ...]) -> Any:
+        """Value for one ``{name}`` field; a name already being expanded is a cycle."""
+        if name in stack:
+            chain = " -> ".join((*stack[stack.index(name) :], name))
+            raise ConfigError(f"{self._where}: variable cycle {chain}")
+        return self._search(name, opts, stack)[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Loading files
+# ---------------------------------------------------------------------------------------
+
+_Location = Any  # a pathlib.Path, an importlib Traversable or an lsst.resources.ResourcePath
+
+
+def _is_uri(location: _Location) -> bool:
+    return hasattr(location, "geturl")
+
+
+def _to_location(path: Any) -> _Location:
+    """Local paths stay ``pathlib`` (no lsst.resources import); URIs become ResourcePath."""
+    if _is_uri(path):
+        return path
+    text = os.fspath(path)
+    if _URI.match(text):
+        from lsst.resources import ResourcePath
+
+        uri = ResourcePath(text, forceDirectory=False)
+        return Path(uri.ospath) if uri.scheme == "file" else uri
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def _display(location: _Location) -> str:
+    return location.geturl() if _is_uri(location) else str(location)
+
+
+def _read_bytes(location: _Location) -> bytes:
+    try:
+        return location.read() if _is_uri(location) else location.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{_display(location)}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{_display(location)}: cannot read config file: {exc}") from None
+
+
+def _exists(location: _Location) -> bool:
+    try:
+        return bool(location.exists())
+    except OSError:
+        return False
+
+
+def _bundled_location() -> _Location:
+    return resources.files("compiler.data").joinpath(_BUNDLED_NAME)
+
+
+def _include_loader_class() -> type:
+    """A YAML loader class understanding ``!include`` (the tag daf_butler Configs accept)."""
+
+    class _Loader(_YamlBase):  # type: ignore[misc, valid-type]
+        reader: _Reader
+        origin: _Location
+
+    def construct_include(loader: _Loader, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.reader.include_tag(loader.construct_scalar(node), loader.origin)
+        if isinstance(node, yaml.SequenceNode):
+            return [loader.reader.include_tag(n, loader.origin) for n in loader.construct_sequence(node)]
+        if isinstance(node, yaml.MappingNode):
+            return {
+                k: loader.reader.include_tag(v, loader.origin)
+                for k, v in loader.construct_mapping(node).items()
+            }
+        raise ConfigError(f"{_display(loader.origin)}: unsupported !include node")
+
+    _Loader.add_constructor("!include", construct_include)
+    return _Loader
+
+
+_IncludeLoader = _include_loader_class()
+
+
+class _Reader:
+    """One ``load_config`` call: reads files, follows includes, spots cycles."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self._stack: list[str] = []
+
+    def _enter(self, location: _Location) -> str:
+        name = _display(location)
+        if name in self._stack:
+            chain = " -> ".join([*self._stack[self._stack.index(name) :], name])
+            raise ConfigError(f"{name}: include cycle {chain}")
+        if name not in self.files:
+            self.files.append(name)
+        self._stack.append(name)
+        return name
+
+    def parse(self, location: _Location) -> Any:
+        """Parse one file (YAML with ``!include``, or JSON) without processing includeConfigs."""
+        name = self._enter(location)
+        try:
+            suffix = _display(location).rsplit("/", 1)[-1]
+            if not suffix.endswith((".yaml", ".json")):
+                if not _exists(location):
+                    raise ConfigError(f"{name}: config file not found")
+                raise ConfigError(f"{name}: config files must end in .yaml or .json")
+            raw = _read_bytes(location)
+            if suffix.endswith(".json"):
+                try:
+                    return json.loads(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name}: JSON syntax error: {exc}") from None
+            loader = _IncludeLoader(raw)
+            loader.reader, loader.origin = self, location
+            try:
+                return loader.get_single_data()
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                line = f":{mark.line + 1}" if mark is not None else ""
+                raise ConfigError(f"{name}{line}: YAML syntax error: {exc.problem or exc}") from None
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{name}: YAML error: {exc}") from None
+            finally:
+                loader.dispose()
+        finally:
+            self._stack.pop()
+
+    def include_tag(self, target: Any, origin: _Location) -> Any:
+        """Content of a ``!include`` target: relative to the including file, never the cwd."""
+        if not isinstance(target, str):
+            raise ConfigError(f"{_display(origin)}: !include needs a file name, got {target!r}")
+        if _URI.match(target):
+            return self.parse(_to_location(target))
+        expanded = os.path.expanduser(target)
+        if os.path.isabs(expanded):
+            return self.parse(Path(os.path.normpath(expanded)))
+        if _is_uri(origin):
+            return self.parse(origin.dirname().join(target))
+        return self.parse(Path(os.path.normpath(origin.parent / target)))
+
+    def load(self, location: _Location) -> dict[Any, Any]:
+        """A whole file with its ``includeConfigs`` (and theirs) merged in."""
+        data = self.parse(location)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{_display(location)}: top level must be a mapping, not {type(data).__name__}")
+        self._enter(location)
+        try:
+            return self._apply_includes(data, location)
+        finally:
+            self._stack.pop()
+
+    def _apply_includes(self, data: dict[Any, Any], location: _Location) -> dict[Any, Any]:
+        """Replace every ``includeConfigs`` entry by the files it names, like daf_butler.
+
+        Paths are visited depth first in file order; included files form the base (later
+        ones override earlier ones) and the values written next to ``includeConfigs`` win.
+        """
+        for path in _include_paths(data):
+            base_path = path[:-1]
+            _, node = _lookup(data, base_path) if base_path else (True, data)
+            names = node.pop(INCLUDE_KEY)
+            names = names if isinstance(names, list) else [names]
+            if not names:
+                continue
+            parts = [self.load(self._resolve(name, location)) for name in names]
+            merged = parts[0]
+            for part in parts[1:]:
+                _merge_into(merged, part)
+            _merge_into(merged, node)
+            if not base_path:
+                data = merged
+            else:
+                _, parent = _lookup(data, base_path[:-1]) if len(base_path) > 1 else (True, data)
+                parent[base_path[-1]] = merged
+        return data
+
+    def _resolve(self, name: Any, location: _Location) -> _Location:
+        """Find an ``includeConfigs`` file: absolute, else under the cwd, else next to the includer."""
+        where = _display(location)
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: {INCLUDE_KEY} entries must be file names, got {name!r}")
+        expanded = os.path.expandvars(name)
+        if _URI.match(expanded):
+            return _to_location(expanded)
+        target = os.path.expanduser(expanded)
+        if os.path.isabs(target):
+            return Path(target)
+        bases: list[_Location] = [Path.cwd()]
+        bases.append(location.dirname() if _is_uri(location) else location.parent)
+        for base in bases:
+            candidate = base.join(target) if _is_uri(base) else Path(os.path.normpath(base / target))
+            if _exists(candidate):
+                return candidate
+        if f"${_PANDA_DIR_VAR}" in expanded or f"${{{_PANDA_DIR_VAR}}}" in expanded:
+            if expanded.replace("\\", "/").endswith(f"/config/{_BUNDLED_NAME}"):
+                # The reference plugin's own defaults without the LSST stack: use our copy.
+                return _bundled_location()
+        raise ConfigError(f"{where}: include file '{name}' not found (looked in the cwd and the file's directory)")
+
+
+def _include_paths(data: Any) -> list[tuple[Any, ...]]:
+    """Paths (tuples of keys/indices) ending in ``includeConfigs``, depth first in file order."""
+    found: list[tuple[Any, ...]] = []
+
+    def walk(node: Any, prefix: tuple[Any, ...]) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            path = (*prefix, key)
+            if key == INCLUDE_KEY and isinstance(node, dict):
+                found.append(path)
+            if isinstance(value, dict | list):
+                walk(value, path)
+
+    walk(data, ())
+    return found
+
+
+def load_config(path: str | os.PathLike[str] | ResourcePath) -> BpsYamlConfig:
+    """Read a BPS YAML file (local path or lsst-resources URI) with its ``includeConfigs``.
+
+    Like ``BpsConfig(path)``: nothing else is merged in (no ``bps_defaults.yaml``, no
+    plugin defaults), unlike ``bps submit``.
+    """
+    reader = _Reader()
+    location = _to_location(path)
+    data = reader.load(location)
+    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
+
+
+@functools.cache
+def bundled_defaults() -> BpsYamlConfig:
+    """The PanDA plugin defaults shipped as ``compiler/data/bps_panda.yaml`` (parsed once).
+
+    The returned object is shared; it has no mutating methods.
+    """
+    reader = _Reader()
+    data = reader.load(_bundled_location())
+    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
+
+
+def as_config(obj: Any) -> Any:
+    """Accept whatever the caller has as a BPS config and return something with ``.search``.
+
+    A real ``BpsConfig`` (anything with a ``search`` method) is returned untouched, a mapping
+    is wrapped, a path or URI is loaded and ``None`` gives `bundled_defaults`.
+    """
+    if obj is None:
+        return bundled_defaults()
+    if callable(getattr(obj, "search", None)):
+        return obj
+    if isinstance(obj, Mapping):
+        return BpsYamlConfig(obj)
+    if isinstance(obj, str | os.PathLike) or _is_uri(obj):
+        return load_config(obj)
+    raise ConfigError(f"cannot use a {type(obj).__name__} as a BPS config")
