@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import sys
@@ -52,6 +53,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-final", action="store_true", help="omit the finalJob")
     parser.add_argument("--uuid-tags", action="store_true", help="uuid.UUID objects in job tags")
     parser.add_argument("--detectors", type=int, default=100, help="detectors per visit (DRP shape)")
+    parser.add_argument("--meta-json", help="also write jobs/labels/size/timings as JSON here")
     return parser.parse_args(argv)
 
 
@@ -70,8 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     size = write_workflow_pickle(gw, args.out)
     t2 = time.perf_counter()
+    meta = {
+        "jobs": job_count(gw),
+        "labels": list(gw.labels),
+        "generate_s": t1 - t0,
+        "pickle_s": t2 - t1,
+        "bytes": size,
+    }
+    if args.meta_json:
+        with open(args.meta_json, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=1)
     print(
-        f"{args.out}: {job_count(gw)} jobs, labels {gw.labels}, generate {t1 - t0:.2f} s, "
+        f"{args.out}: {meta['jobs']} jobs, labels {meta['labels']}, generate {t1 - t0:.2f} s, "
         f"pickle {t2 - t1:.2f} s, {size / 2**20:.1f} MiB"
     )
     return 0

@@ -74,7 +74,15 @@ __all__ = [
     "load_config",
 ]
 
-SEARCH_ORDER: tuple[str, ...] = ("bps_cmdline", "payload", "cluster", "pipetask", "site", "cloud", "bps_defined")
+SEARCH_ORDER: tuple[str, ...] = (
+    "bps_cmdline",
+    "payload",
+    "cluster",
+    "pipetask",
+    "site",
+    "cloud",
+    "bps_defined",
+)
 """Sections a BPS config searches, first match wins (same order as ``BPS_SEARCH_ORDER``)."""
 
 PANDA_KEYS: tuple[str, ...] = (
@@ -288,7 +296,8 @@ class BpsYamlConfig:
         tree = _plain(data) if data is not None else {}
         if not isinstance(tree, dict):
             raise ConfigError(f"a BPS config must be a mapping, not {type(data).__name__}")
-        self._setup(tree, tuple(paths), SEARCH_ORDER if search_order is None else tuple(search_order))
+        files = (paths,) if isinstance(paths, str) else tuple(paths)
+        self._setup(tree, files, SEARCH_ORDER if search_order is None else tuple(search_order))
 
     def _setup(self, data: dict[Any, Any], paths: tuple[str, ...], search_order: tuple[str, ...]) -> None:
         """Adopt ``data`` without copying; make sure every search section exists, as BPS does."""
@@ -408,22 +417,28 @@ class BpsYamlConfig:
             if found:
                 return found, value
         for section in self._search_order:
-            found, node = _lookup(self._data, section)
-            if not found:
-                continue
-            has_current, current = _lookup(opts.curvals, "curr_" + section)
-            if has_current:
-                found, sub = _lookup(node, current)
-                if found:
-                    if sub is not None and not isinstance(sub, Mapping):
-                        raise ConfigError(
-                            f"{self._where}: '{section}.{current}' must be a mapping, not {type(sub).__name__}"
-                        )
-                    node = sub
-            found, value = _lookup(node, key)
+            found, node = self._section_node(section, opts)
             if found:
-                return found, value
+                found, value = _lookup(node, key)
+                if found:
+                    return found, value
         return _lookup(self._data, key)
+
+    def _section_node(self, section: str, opts: _Options) -> tuple[bool, Any]:
+        """The part of ``section`` to search: its ``curr_<section>`` subsection if that exists."""
+        found, node = _lookup(self._data, section)
+        if not found:
+            return False, None
+        has_current, current = _lookup(opts.curvals, "curr_" + section)
+        if not has_current:
+            return True, node
+        found, sub = _lookup(node, current)
+        if not found:
+            return True, node  # BPS then searches the whole section, not nothing
+        if sub is not None and not isinstance(sub, Mapping):
+            kind = type(sub).__name__
+            raise ConfigError(f"{self._where}: '{section}.{current}' must be a mapping, not {kind}")
+        return True, sub
 
     def _search(self, key: Any, opts: _Options, stack: tuple[str, ...]) -> tuple[bool, Any]:
         found, value = self._find(key, opts)
@@ -576,12 +591,15 @@ class _Reader:
         self._stack.append(name)
         return name
 
-    def parse(self, location: _Location) -> Any:
-        """Parse one file (YAML with ``!include``, or JSON) without processing includeConfigs."""
+    def parse(self, location: _Location, *, any_suffix: bool = False) -> Any:
+        """Parse one file (YAML with ``!include``, or JSON) without processing includeConfigs.
+
+        ``includeConfigs`` files must end in .yaml or .json; ``!include`` reads anything as YAML.
+        """
         name = self._enter(location)
         try:
-            suffix = _display(location).rsplit("/", 1)[-1]
-            if not suffix.endswith((".yaml", ".json")):
+            suffix = "" if any_suffix else _display(location).rsplit("/", 1)[-1]
+            if not any_suffix and not suffix.endswith((".yaml", ".json")):
                 if not _exists(location):
                     raise ConfigError(f"{name}: config file not found")
                 raise ConfigError(f"{name}: config files must end in .yaml or .json")
@@ -610,14 +628,16 @@ class _Reader:
         """Content of a ``!include`` target: relative to the including file, never the cwd."""
         if not isinstance(target, str):
             raise ConfigError(f"{_display(origin)}: !include needs a file name, got {target!r}")
-        if _URI.match(target):
-            return self.parse(_to_location(target))
         expanded = os.path.expanduser(target)
-        if os.path.isabs(expanded):
-            return self.parse(Path(os.path.normpath(expanded)))
-        if _is_uri(origin):
-            return self.parse(origin.dirname().join(target))
-        return self.parse(Path(os.path.normpath(origin.parent / target)))
+        if _URI.match(target):
+            location = _to_location(target)
+        elif os.path.isabs(expanded):
+            location = Path(os.path.normpath(expanded))
+        elif _is_uri(origin):
+            location = origin.dirname().join(target)
+        else:
+            location = Path(os.path.normpath(origin.parent / target))
+        return self.parse(location, any_suffix=True)
 
     def load(self, location: _Location) -> dict[Any, Any]:
         """A whole file with its ``includeConfigs`` (and theirs) merged in."""
@@ -674,11 +694,13 @@ class _Reader:
             candidate = base.join(target) if _is_uri(base) else Path(os.path.normpath(base / target))
             if _exists(candidate):
                 return candidate
-        if f"${_PANDA_DIR_VAR}" in expanded or f"${{{_PANDA_DIR_VAR}}}" in expanded:
-            if expanded.replace("\\", "/").endswith(f"/config/{_BUNDLED_NAME}"):
-                # The reference plugin's own defaults without the LSST stack: use our copy.
-                return _bundled_location()
-        raise ConfigError(f"{where}: include file '{name}' not found (looked in the cwd and the file's directory)")
+        unset_panda_dir = f"${_PANDA_DIR_VAR}" in expanded or f"${{{_PANDA_DIR_VAR}}}" in expanded
+        if unset_panda_dir and expanded.replace("\\", "/").endswith(f"/config/{_BUNDLED_NAME}"):
+            # The reference plugin's own defaults, without the LSST stack: use our copy.
+            return _bundled_location()
+        raise ConfigError(
+            f"{where}: include file '{name}' not found (looked in the cwd and the file's directory)"
+        )
 
 
 def _include_paths(data: Any) -> list[tuple[Any, ...]]:

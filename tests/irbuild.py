@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.ir import Exec, Graph, Job, NodeKind, Options, Workflow
+from compiler.ir import Command, Exec, Graph, Job, NodeKind, Options, Workflow
 
 EXE = Exec("pipetask", "/bin/pipetask")
 ARGS = "run --qgraph-node-id {qgraphNodeId} --qgraph-id {qgraphId}"
@@ -18,8 +18,7 @@ def job(
     return Job(
         name=name,
         label=label,
-        executable=EXE,
-        arguments=ARGS,
+        command=Command.of(EXE, ARGS),
         cmdvals={"qgraphNodeId": f"id-{name}", "qgraphId": "qg1"},
     )
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import PassError, job_problem
-from ..ir import Workflow
+from ..ir import Command, Workflow
 from .base import capped
-from .validate import command_params
 
 
 def max_name_length(default: int) -> int:
@@ -26,6 +25,23 @@ def max_name_length(default: int) -> int:
         return int(value) if value else default
     except ValueError:
         return default
+
+
+def name_format(command: Command, params: tuple[str, ...]) -> str:
+    """A `str.format` pattern giving the pseudo-input name from (job name, cmdvals).
+
+    Built once per distinct command (a handful per workflow) so that each job costs one
+    C-level `format` call: `{0}+qgraphNodeId:{1[qgraphNodeId]}+qgraphId:{1[qgraphId]}`.
+    """
+    parts = ["{0}"]
+    for p in params:
+        value = f"{{1[{p}]}}" if p in command.params else ""
+        parts.append(f"+{_literal(p)}:{value}")
+    return "".join(parts)
+
+
+def _literal(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 @dataclass(frozen=True)
@@ -44,14 +60,16 @@ class PseudoInputs:
         order_ids = [0] * len(jobs)
         problems: list[str] = []
         next_order_id: dict[str, int] = {}  # per label, on across a label's waves
+        formats: dict[int, str] = {}  # id(command) -> name format
         for block in wf.labels:
             first = next_order_id.get(block.label, 0)
             next_order_id[block.label] = first + len(block.jobs)
             for order_id, j in enumerate(block.jobs, first):
                 job = jobs[j]
-                used = command_params(job.command_template)
-                cmdvals = job.cmdvals
-                name = job.name + "".join(f"+{p}:{cmdvals[p] if p in used else ''}" for p in params)
+                fmt = formats.get(id(job.command))
+                if fmt is None:
+                    fmt = formats[id(job.command)] = name_format(job.command, params)
+                name = fmt.format(job.name, job.cmdvals)
                 if len(name) > limit:
                     problems.append(
                         job_problem(

@@ -6,7 +6,6 @@ networkx exception, a silently empty executable); here each is one line naming t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -14,22 +13,6 @@ from typing import ClassVar
 from ..errors import PassError, job_problem
 from ..ir import Graph, Job, Workflow
 from .base import capped
-
-# The pattern the reference's command-line embedder uses to find `{name}` parameters: a
-# `{...}` not preceded by `$` (so `${ENV}` is left alone). It needs one character before
-# the brace, which the command template always has (the executable path).
-PARAM_PATTERN = re.compile(r"[^$]{([^}]+)}")
-
-
-def command_params(template: str, _cache: dict[str, tuple[str, ...]] = {}) -> tuple[str, ...]:  # noqa: B006
-    """The `{param}` names in a command template, in order of first use (cached per template)."""
-    found = _cache.get(template)
-    if found is None:
-        found = _cache[template] = tuple(dict.fromkeys(m.group(1) for m in PARAM_PATTERN.finditer(template)))
-        if len(_cache) > 100_000:  # templates are per label; this only guards odd inputs
-            _cache.clear()
-    return found
-
 
 def find_cycle(graph: Graph) -> list[str] | None:
     """Names of jobs on one dependency cycle, or None when the graph is acyclic (Kahn)."""
@@ -67,10 +50,20 @@ def job_problems(job: Job) -> Iterable[str]:
         yield job_problem(job.name, None, "has no label")
     if job.executable is None or not job.executable.src_uri:
         yield job_problem(job.name, job.label, "has no executable")
-    missing = [k for k in command_params(job.command_template) if k not in job.cmdvals]
+    missing = [k for k in job.command.params if k not in job.cmdvals]
     if missing:
         names = ", ".join(f"{{{k}}}" for k in missing)
         yield job_problem(job.name, job.label, f"command line uses {names} but cmdvals has no value for it")
+
+
+def _duplicates(jobs: list[Job]) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for job in jobs:
+        if job.name in seen:
+            problems.append(job_problem(job.name, job.label, "job name is not unique"))
+        seen.add(job.name)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -83,15 +76,23 @@ class Validate:
     def run(self, wf: Workflow) -> Workflow:
         assert wf.graph is not None
         problems: list[str] = []
-        seen: set[str] = set()
         jobs = list(wf.graph.jobs)
         if wf.final_job is not None:
             jobs.append(wf.final_job)
-        for job in jobs:
-            if job.name in seen:
-                problems.append(job_problem(job.name, job.label, "job name is not unique"))
-            seen.add(job.name)
-            problems.extend(job_problems(job))
+        names = [job.name for job in jobs]
+        if len(set(names)) != len(names):
+            problems += _duplicates(jobs)
+        for job in jobs:  # the common case costs a few attribute reads per job
+            command = job.command
+            executable = command.executable
+            cmdvals = job.cmdvals
+            if (
+                not job.label
+                or executable is None
+                or not executable.src_uri
+                or not all(k in cmdvals for k in command.params)
+            ):
+                problems.extend(job_problems(job))
         if wf.final_is_workflow:
             problems.append("the final job is a workflow; PanDA needs a single final job")
         cycle = find_cycle(wf.graph)

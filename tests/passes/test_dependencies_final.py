@@ -3,9 +3,9 @@ import dataclasses
 import pytest
 
 from compiler.errors import PassError
-from compiler.ir import Task
+from compiler.ir import Command, Task
 from compiler.passes.pipeline import DEFAULT_PIPELINE, PASSES, run_pipeline
-from tests.irbuild import graph, job, workflow
+from tests.irbuild import EXE, graph, job, workflow
 
 
 def compile_(wf):
@@ -30,7 +30,7 @@ def test_pseudo_inputs_entries_and_dependency_tasks():
 
 
 def test_placeholder_not_in_command_line_gives_empty_value():
-    j = dataclasses.replace(job("a_1"), arguments="run --qgraph-id {qgraphId}")
+    j = dataclasses.replace(job("a_1"), command=Command.of(EXE, "run --qgraph-id {qgraphId}"))
     wf = compile_(workflow(graph([j], [])))
     assert wf.pseudo_inputs == ("a_1+qgraphNodeId:+qgraphId:qg1",)
 

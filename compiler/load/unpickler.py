@@ -1,0 +1,329 @@
+"""Allow-listed loading of `bps_generic_workflow.pickle` files.
+
+Why an allow-list: unpickling calls whatever global the file names, so a pickle can run
+``os.system``.  `_SafeUnpickler.find_class` only resolves the ctrl_bps workflow classes,
+networkx graphs and views, a few collections and harmless builtins, and refuses everything
+else with a `LoadError` before anything is called.  ``copyreg``'s reconstruction helpers are
+allowed too: they only call ``__new__``/``__init__`` of classes that themselves had to pass
+the allow-list.
+
+Stand-in or real classes: by default the ctrl_bps names resolve to the stand-ins of
+`compiler.load.model`, also when lsst-ctrl-bps is installed.  That works without lsst, is
+faster (no Python code runs per restored job) and returns the same data through the API the
+compiler uses.  ``use_real_classes=True`` keeps the same allow-list but resolves onto the real
+ctrl_bps classes, for callers that want genuine ctrl_bps objects.  A real GenericWorkflow
+already in memory (handed in by BPS) needs no loading: the compiler accepts it as it is.
+
+Speed: the cyclic garbage collector is paused during the load (it would otherwise scan the
+millions of new containers again and again), and the fast path restores every job, file and
+executable in C.  Only if that path meets a state it cannot store (an unknown field, a
+positional state) is the file read again on a slower path where every object is checked
+against `compiler.load.layouts`, then either restored or reported precisely.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import contextlib
+import copyreg
+import gc
+import importlib
+import io
+import os
+import pickle
+import re
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import IO, Any
+
+from ..errors import LoadError
+from . import model
+from .layouts import (
+    GRAPH_DEFAULTS,
+    GRAPH_REQUIRED,
+    LABELS_ATTRIBUTES,
+    WORKFLOW_DEFAULTS,
+    WORKFLOW_REQUIRED,
+    LayoutError,
+    detect_layout,
+)
+
+__all__ = ["load_generic_workflow"]
+
+Source = str | os.PathLike[str]
+Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
+
+_GW_MODULE = "lsst.ctrl.bps.generic_workflow"
+_RECORD_NAMES = ("GenericWorkflowJob", "GenericWorkflowExec", "GenericWorkflowFile", "GenericWorkflowNoopJob")
+_GW_NAMES = ("GenericWorkflow", "GenericWorkflowLabels", "GenericWorkflowGroup", *_RECORD_NAMES)
+_VIEW_MODULES = ("networkx.classes.reportviews", "networkx.classes.coreviews")
+_SAFE_BUILTINS = ("list", "dict", "set", "frozenset", "tuple", "bytearray", "complex", "object")
+_COPYREG = ("_reconstructor", "__newobj__", "__newobj_ex__")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+# Objects restored by the checking (slow) path, whose class is set back to the plain stand-in.
+_checked_objects: ContextVar[list[Any] | None] = ContextVar("_checked_objects", default=None)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allow-list; carries the dotted name for the LoadError."""
+
+    def __init__(self, dotted: str) -> None:
+        super().__init__(dotted)
+        self.dotted = dotted
+
+
+class _NeedsChecking(Exception):
+    """The fast path met a state it cannot store; the checking path must read the file."""
+
+
+def _checked_setstate(self: Any, state: Any) -> None:
+    """Restore one object through `detect_layout` (checking path, and every group)."""
+    base = type(self).__mro__[1]
+    dict_part, slot_part = _split_state(base, state)
+    values = detect_layout(base.__name__, slot_part)
+    if dict_part:
+        self.__dict__.update(dict_part)
+    for key, value in values.items():
+        object.__setattr__(self, key, value)
+    checked = _checked_objects.get()
+    if checked is not None:
+        checked.append(self)
+
+
+def _split_state(base: type, state: Any) -> tuple[dict[str, Any] | None, Any]:
+    """Split a pickled state into its ``__dict__`` part and its slot (field) part."""
+    if (
+        isinstance(state, tuple)
+        and len(state) == 2
+        and (state[0] is None or isinstance(state[0], dict))
+        and isinstance(state[1], dict | list | tuple)
+    ):
+        return state[0], state[1]
+    if issubclass(base, model.GenericWorkflow) and isinstance(state, dict):
+        fields = base._layout.fields  # type: ignore[attr-defined]
+        slots = {k: state[k] for k in fields if k in state}
+        return {k: v for k, v in state.items() if k not in fields}, slots
+    return None, state
+
+
+def _checked_class(base: type) -> type:
+    """Subclass of a stand-in that restores through `_checked_setstate` (same slots)."""
+    return type(base.__name__, (base,), {"__slots__": (), "__setstate__": _checked_setstate})
+
+
+_CHECKED = {name: _checked_class(getattr(model, name)) for name in (*_RECORD_NAMES, "GenericWorkflowGroup")}
+
+
+def _base_table() -> dict[tuple[str, str], Any]:
+    """Allow-list entries common to every mode: containers and copyreg helpers."""
+    table: dict[tuple[str, str], Any] = {("builtins", n): getattr(builtins, n) for n in _SAFE_BUILTINS}
+    table[("collections", "defaultdict")] = collections.defaultdict
+    table[("collections", "OrderedDict")] = collections.OrderedDict
+    table.update({("copyreg", n): getattr(copyreg, n) for n in _COPYREG})
+    return table
+
+
+def _stand_in_table(checking: bool) -> dict[tuple[str, str], Any]:
+    """Allow-list resolving ctrl_bps names onto our stand-ins.
+
+    Groups always take the checking class: they are few, and a group's slots are set on an
+    object that also has a ``__dict__``, so an unknown field would otherwise pass unnoticed.
+    """
+    table = _base_table()
+    for name in _GW_NAMES:
+        checked = checking or name == "GenericWorkflowGroup"
+        table[(_GW_MODULE, name)] = _CHECKED[name] if checked and name in _CHECKED else getattr(model, name)
+    table[(_GW_MODULE, "GenericWorkflowNodeType")] = model.NodeType
+    table[("networkx.classes.digraph", "DiGraph")] = model.PlainDiGraph
+    table[("collections", "Counter")] = model.FastCounter
+    return table
+
+
+def _real_table() -> dict[tuple[str, str], Any]:
+    """Allow-list resolving onto the real ctrl_bps, networkx and collections classes."""
+    try:
+        real = importlib.import_module(_GW_MODULE)
+    except ImportError as exc:
+        raise LoadError(
+            f"use_real_classes=True needs lsst-ctrl-bps, which cannot be imported: {exc}"
+        ) from None
+    import networkx
+
+    table = _base_table()
+    for name in (*_GW_NAMES, "GenericWorkflowNodeType"):
+        if hasattr(real, name):
+            table[(_GW_MODULE, name)] = getattr(real, name)
+    table[("networkx.classes.digraph", "DiGraph")] = networkx.DiGraph
+    table[("collections", "Counter")] = collections.Counter
+    return table
+
+
+def _view_class(module: str, name: str, real: bool) -> Any:
+    """A networkx view class (real mode) or the inert placeholder; None if not a view."""
+    if module not in _VIEW_MODULES or not name.endswith("View"):
+        return None
+    if not real:
+        return model.DroppedView
+    found = getattr(importlib.import_module(module), name, None)
+    return found if isinstance(found, type) else None
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickler whose `find_class` answers only from an allow-list."""
+
+    def __init__(self, file: IO[bytes], table: dict[tuple[str, str], Any], real: bool) -> None:
+        super().__init__(file)
+        self._table = table
+        self._real = real
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = self._table.get((module, name))
+        if found is None:
+            found = _view_class(module, name, self._real)
+        if found is None:
+            raise _Refused(f"{module}.{name}")
+        return found
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _opener(source: Source) -> tuple[str, Opener]:
+    """Display name and a function opening the source for binary reading (callable twice).
+
+    A plain path is opened directly; a URI goes through lsst-resources (a local ``file://``
+    one is then opened as a file, anything else is read once into memory).
+    """
+    text = (
+        source
+        if isinstance(source, str)
+        else os.fspath(source)
+        if isinstance(source, os.PathLike)
+        else str(source)
+    )
+    if not _URI.match(text):
+        return text, lambda: open(text, "rb")
+    try:
+        from lsst.resources import ResourcePath
+
+        uri = ResourcePath(text)
+        if uri.scheme == "file":
+            path = uri.ospath
+            return text, lambda: open(path, "rb")
+        data = uri.read()
+    except Exception as exc:
+        raise LoadError(f"{text}: cannot read workflow file: {_one_line(exc)}") from None
+    return text, lambda: contextlib.nullcontext(io.BytesIO(data))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC (if it runs) while loading; restore it however the load ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _needs_checking(exc: Exception) -> bool:
+    """Whether a fast-path failure means 'state the C restorer cannot store'."""
+    if isinstance(exc, AttributeError):
+        return True
+    return isinstance(exc, pickle.UnpicklingError) and "state is not a dictionary" in str(exc)
+
+
+def _unpickle(name: str, opener: Opener, table: dict[tuple[str, str], Any], real: bool, fast: bool) -> Any:
+    """Run one unpickling pass and turn every failure into a one-line `LoadError`."""
+    try:
+        with opener() as stream:
+            return _SafeUnpickler(stream, table, real).load()
+    except _Refused as exc:
+        raise LoadError(
+            f"{name}: refused to load global '{exc.dotted}' (not allowed in a GenericWorkflow pickle)"
+        ) from None
+    except LayoutError as exc:
+        raise LoadError(f"{name}: {exc}") from None
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read workflow file: {_one_line(exc)}") from None
+    except Exception as exc:
+        if fast and _needs_checking(exc):
+            raise _NeedsChecking from exc
+        raise LoadError(
+            f"{name}: not a readable GenericWorkflow pickle ({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+def _load_stand_ins(name: str, opener: Opener, checking: bool) -> Any:
+    """One pass with the stand-ins; tidies the graphs it created and checks the result."""
+    graphs: list[Any] = []
+    checked: list[Any] = []
+    graphs_token = model._created_graphs.set(graphs)
+    checked_token = _checked_objects.set(checked)
+    try:
+        with _gc_paused():
+            obj = _unpickle(name, opener, _stand_in_table(checking), real=False, fast=not checking)
+            for restored in checked:
+                restored.__class__ = type(restored).__mro__[1]
+    finally:
+        model._created_graphs.reset(graphs_token)
+        _checked_objects.reset(checked_token)
+    if not isinstance(obj, model.GenericWorkflow):
+        raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
+    for graph in graphs:
+        _tidy_graph(name, graph)
+    return obj
+
+
+def _tidy_graph(name: str, graph: Any) -> None:
+    """Drop pickled networkx views, fill attributes a pickle may lack, check the essentials."""
+    attrs = graph.__dict__
+    for key in [k for k, v in attrs.items() if isinstance(v, model.DroppedView)]:
+        del attrs[key]
+    workflow = isinstance(graph, model.GenericWorkflow)
+    for key, factory in (WORKFLOW_DEFAULTS if workflow else GRAPH_DEFAULTS).items():
+        if key not in attrs:
+            attrs[key] = factory()
+    required = WORKFLOW_REQUIRED if workflow else GRAPH_REQUIRED
+    missing = [key for key in required if key not in attrs]
+    labels = attrs.get("_job_labels")
+    if workflow and labels is not None and not isinstance(labels, model.GenericWorkflowLabels):
+        missing.append("_job_labels (wrong type)")
+    elif workflow and labels is not None:
+        missing += [f"_job_labels.{key}" for key in LABELS_ATTRIBUTES if key not in labels.__dict__]
+    if missing:
+        kind = type(graph).__name__
+        raise LoadError(f"{name}: {kind} {attrs.get('_name', '')!r} lacks {', '.join(missing)}")
+
+
+def _load_real(name: str, opener: Opener) -> Any:
+    """One pass onto the real ctrl_bps classes (same allow-list)."""
+    table = _real_table()
+    with _gc_paused():
+        obj = _unpickle(name, opener, table, real=True, fast=False)
+    real_cls = table[(_GW_MODULE, "GenericWorkflow")]
+    if not isinstance(obj, real_cls):
+        raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
+    return obj
+
+
+def load_generic_workflow(source: Source, use_real_classes: bool = False) -> Any:
+    """Load a GenericWorkflow pickle from a path or any lsst-resources URI.
+
+    Returns our stand-in `compiler.load.model.GenericWorkflow` (default), or with
+    ``use_real_classes=True`` a real ``lsst.ctrl.bps.GenericWorkflow`` (needs lsst-ctrl-bps).
+    Every problem (missing or unreadable file, not a pickle, truncated, a refused global, an
+    unknown field layout, not a GenericWorkflow) raises `LoadError` naming the source.
+    """
+    name, opener = _opener(source)
+    if use_real_classes:
+        return _load_real(name, opener)
+    try:
+        return _load_stand_ins(name, opener, checking=False)
+    except _NeedsChecking:
+        return _load_stand_ins(name, opener, checking=True)
