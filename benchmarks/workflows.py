@@ -190,7 +190,9 @@ class _LabelCache:
 class _JobFactory:
     """Builds the jobs of one workflow; holds the seeded RNG and the per-label caches."""
 
-    def __init__(self, name: str, seed: int, options: WorkflowOptions, profiles: Mapping[str, LabelProfile]):
+    def __init__(
+        self, name: str, seed: int, options: WorkflowOptions, profiles: Mapping[str, LabelProfile]
+    ) -> None:
         self.name = name
         self.options = options
         self.profiles = profiles

@@ -242,18 +242,23 @@ class Workflow:
 
     # ----- invariants ----------------------------------------------------------------------
 
-    def verify(self) -> None:
+    def verify(self, previous: Workflow | None = None) -> None:
         """Check the invariants of every field filled so far; raise PassError if broken.
 
         Run after every pass, so a broken pass is caught where it breaks things rather
-        than in the emitted files. Cost is O(jobs + edges).
+        than in the emitted files. Cost is O(jobs + edges) per check; a check whose
+        inputs are the very objects `previous` (already verified) had is skipped.
         """
+
+        def changed(*names: str) -> bool:
+            return previous is None or any(getattr(self, n) is not getattr(previous, n) for n in names)
+
         problems: list[str] = []
-        if self.graph is not None:
+        if self.graph is not None and changed("graph"):
             problems += _verify_graph(self.graph)
-        if self.labels is not None and self.graph is not None:
+        if self.labels is not None and self.graph is not None and changed("graph", "labels"):
             problems += _verify_labels(self.labels, len(self.graph))
-        if self.tasks is not None and self.graph is not None:
+        if self.tasks is not None and self.graph is not None and changed("graph", "tasks", "task_of"):
             problems += _verify_tasks(self)
         if problems:
             raise PassError(problems)

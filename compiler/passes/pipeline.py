@@ -62,11 +62,13 @@ def run_pipeline(
     if stop_after is not None and stop_after not in {p.name for p in passes}:
         raise PassError(f"no pass named '{stop_after}' (passes: {', '.join(p.name for p in passes)})")
     run = PipelineRun(wf)
+    wf.verify()  # from here on, each pass's output is checked against its verified input
     for p in passes:
         start = time.perf_counter()
+        previous = wf
         try:
             wf = p.run(wf)
-            wf.verify()
+            wf.verify(previous)
         except PassError as exc:
             raise exc.with_pass(p.name) from None
         except Exception as exc:  # a bug, not bad input: keep the traceback, name the pass

@@ -1,0 +1,67 @@
+"""Run ours and the reference on one workflow + config, and read both into one shape.
+
+Ours is read back from OUTDIR (workflow.json and jobs/*.jsonl), so the comparison covers
+the written contract and not just the in-memory IR.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler import compile_workflow, write_outdir
+
+
+@dataclass
+class Result:
+    """Tasks in order with their dependency tasks and maps, and the final release set."""
+
+    tasks: list[str]
+    dependency_tasks: dict[str, list[str]]
+    dependency_maps: dict[str, list[dict[str, Any]]]
+    final_task: str | None
+    release_after: list[str]
+
+
+def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
+    """A submit YAML that includes `base` and overrides some keys (exercises includeConfigs)."""
+    path = tmp / "submit.yaml"
+    lines = [f"includeConfigs: [{json.dumps(str(base))}]"]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in overrides.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
+    compiled = compile_workflow(copy.deepcopy(gw) if False else gw, str(config))
+    write_outdir(compiled, outdir, force=True)
+    doc = json.loads((outdir / "workflow.json").read_text())
+    maps = {}
+    for task in doc["tasks"]:
+        with open(outdir / task["jobs_file"]) as fh:
+            maps[task["name"]] = [json.loads(line) for line in fh]
+    return Result(
+        [t["name"] for t in doc["tasks"]],
+        {t["name"]: t["dependency_tasks"] for t in doc["tasks"]},
+        maps,
+        doc["final_task"],
+        doc["release_after"],
+    )
+
+
+def run_reference(reference: Any, gw: Any, config: Path, out_prefix: Path) -> Result:
+    # prepare may touch the workflow; give it its own copy so ours sees the original.
+    gw_copy = pickle.loads(pickle.dumps(gw, pickle.HIGHEST_PROTOCOL))
+    summary = reference.reference_summary(reference.run_reference_prepare(gw_copy, str(config), str(out_prefix)))
+    works = summary["works"]
+    return Result(
+        [w["name"] for w in works],
+        {w["name"]: w["dependency_tasks"] for w in works},
+        {w["name"]: w["dependency_map"] for w in works},
+        summary["final_tasks"][0] if summary["final_tasks"] else None,
+        summary["sink_tasks"],
+    )
