@@ -24,13 +24,17 @@ def random_dag(draw: st.DrawFn, depth: int = 0, prefix: str = "") -> Graph:
     n = draw(st.integers(1 if depth else 2, 25 if not depth else 5))
     jobs, edges = [], []
     for i in range(n):
-        kind = draw(st.sampled_from([NodeKind.JOB] * 6 + [NodeKind.NOOP] + ([NodeKind.GROUP] if depth < 2 else [])))
+        kind = draw(
+            st.sampled_from([NodeKind.JOB] * 6 + [NodeKind.NOOP] + ([NodeKind.GROUP] if depth < 2 else []))
+        )
         name = f"{prefix}n{i}"
         if kind is NodeKind.GROUP:
             inner = draw(random_dag(depth=depth + 1, prefix=f"{name}."))
             jobs.append(job(name, "group", kind=kind, group=inner))
         else:
-            jobs.append(job(name, draw(st.sampled_from(LABELS)) if kind is NodeKind.JOB else "noop", kind=kind))
+            jobs.append(
+                job(name, draw(st.sampled_from(LABELS)) if kind is NodeKind.JOB else "noop", kind=kind)
+            )
         if i:
             parents = draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True))
             edges += [(jobs[p].name, name) for p in parents]
@@ -103,12 +107,16 @@ def test_invariants_on_random_dags(g: Graph, max_jobs: int, final: bool) -> None
                 assert d["task"] in task_index
                 assert d["inputname"] in names_by_task[d["task"]]
                 assert task_index[d["task"]] <= ti
-        assert set(t.dependency_tasks) == {d["task"] for e in entries_by_task[t.name] for d in e["dependencies"]}
+        assert set(t.dependency_tasks) == {
+            d["task"] for e in entries_by_task[t.name] for d in e["dependencies"]
+        }
 
     # the flattened graph keeps exactly the orderings the source implied (transitively)
     flat_anc: dict[int, set[int]] = {}
     for j in _topo(wf.graph):
-        flat_anc[j] = set().union(*(flat_anc[p] | {p} for p in wf.graph.parents[j])) if wf.graph.parents[j] else set()
+        flat_anc[j] = (
+            set().union(*(flat_anc[p] | {p} for p in wf.graph.parents[j])) if wf.graph.parents[j] else set()
+        )
     by_name = {wf.graph.jobs[j].name: {wf.graph.jobs[a].name for a in anc} for j, anc in flat_anc.items()}
     assert by_name == ancestors_via_source(g)
 

@@ -14,6 +14,7 @@ from ..errors import PassError, job_problem
 from ..ir import Graph, Job, Workflow
 from .base import capped
 
+
 def find_cycle(graph: Graph) -> list[str] | None:
     """Names of jobs on one dependency cycle, or None when the graph is acyclic (Kahn)."""
     n = len(graph.jobs)

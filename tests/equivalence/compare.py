@@ -6,7 +6,6 @@ the written contract and not just the in-memory IR.
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
 
 
 def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
-    compiled = compile_workflow(copy.deepcopy(gw) if False else gw, str(config))
+    compiled = compile_workflow(gw, str(config))
     write_outdir(compiled, outdir, force=True)
     doc = json.loads((outdir / "workflow.json").read_text())
     maps = {}
@@ -56,7 +55,9 @@ def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
 def run_reference(reference: Any, gw: Any, config: Path, out_prefix: Path) -> Result:
     # prepare may touch the workflow; give it its own copy so ours sees the original.
     gw_copy = pickle.loads(pickle.dumps(gw, pickle.HIGHEST_PROTOCOL))
-    summary = reference.reference_summary(reference.run_reference_prepare(gw_copy, str(config), str(out_prefix)))
+    summary = reference.reference_summary(
+        reference.run_reference_prepare(gw_copy, str(config), str(out_prefix))
+    )
     works = summary["works"]
     return Result(
         [w["name"] for w in works],

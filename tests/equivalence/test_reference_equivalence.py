@@ -46,7 +46,9 @@ def assert_equal(tmp_path: Path, reference: Any, gw: Any, **overrides: Any) -> N
         assert_release_sets(gw, ours.release_after, ref.release_after, ours.dependency_maps)
 
 
-def assert_release_sets(gw: Any, ours: list[str], ref: list[str], maps: dict[str, list[dict[str, Any]]]) -> None:
+def assert_release_sets(
+    gw: Any, ours: list[str], ref: list[str], maps: dict[str, list[dict[str, Any]]]
+) -> None:
     """Ours holds every task with a sink job; the reference only those whose FIRST job is one.
 
     That is the deliberate difference of `test_difference_sink_in_later_job_of_chunk`;
@@ -60,7 +62,9 @@ def assert_release_sets(gw: Any, ours: list[str], ref: list[str], maps: dict[str
     assert ref == [task for task in ours if gw.out_degree(first_job(task)) == 0]
     sinks = {name for name in gw if gw.out_degree(name) == 0}
     labelled = [t for t in maps if maps[t] and "order_id" in maps[t][0]]  # not the final task
-    assert ours == [t for t in labelled if any(e["name"].rsplit("+", placeholders)[0] in sinks for e in maps[t])]
+    assert ours == [
+        t for t in labelled if any(e["name"].rsplit("+", placeholders)[0] in sinks for e in maps[t])
+    ]
 
 
 GW_TEST_CASES = {
@@ -83,7 +87,9 @@ def test_ctrl_bps_test_workflows(tmp_path: Path, reference: Any, case: str, max_
 
 
 @pytest.mark.parametrize(("n_jobs", "max_jobs"), [(1000, 10000), (1000, 70), (30000, 10000)])
-def test_realistic_workflows(tmp_path: Path, reference: Any, workflows: Any, n_jobs: int, max_jobs: int) -> None:
+def test_realistic_workflows(
+    tmp_path: Path, reference: Any, workflows: Any, n_jobs: int, max_jobs: int
+) -> None:
     gw = workflows.make_workflow(n_jobs, seed=n_jobs)
     assert_equal(tmp_path, reference, gw, maxJobsPerTask=max_jobs)
 
@@ -129,7 +135,9 @@ def test_difference_parent_later_in_same_label(tmp_path: Path, reference: Any) -
 
     def job(name: str, label: str) -> Any:
         args = "--qgraph-node-id {qgraphNodeId}"
-        return GenericWorkflowJob(name, label=label, executable=exe, arguments=args, cmdvals={"qgraphNodeId": name})
+        return GenericWorkflowJob(
+            name, label=label, executable=exe, arguments=args, cmdvals={"qgraphNodeId": name}
+        )
 
     gw.add_job(job("a_2", "a"))
     gw.add_job(job("a_1", "a"))

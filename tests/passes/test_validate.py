@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
-from compiler.errors import PassError
-from compiler.passes.flatten import Flatten
 from compiler.cmdline import command_params
+from compiler.errors import PassError
 from compiler.ir import NO_COMMAND
+from compiler.passes.flatten import Flatten
 from compiler.passes.validate import Validate
 from tests.irbuild import graph, job, workflow
 
