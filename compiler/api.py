@@ -16,7 +16,7 @@ from typing import Any
 from .config import as_config
 from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
-from .ir import Workflow
+from .ir import Graph, NodeKind, Workflow
 from .load import is_generic_workflow, load_generic_workflow
 from .load.ingest import ingest
 from .options import resolve_options
@@ -55,25 +55,46 @@ def resolve_inputs(source: str | os.PathLike[str], config: Any = None) -> tuple[
     return str(pickle_path), config
 
 
+def _labels(graph: Graph) -> list[str]:
+    """Every job label of a source graph, groups included."""
+    out: list[str] = []
+    for job in graph.jobs:
+        if job.kind is NodeKind.JOB:
+            out.append(job.label)
+        elif job.group is not None:
+            out += _labels(job.group)
+    return list(dict.fromkeys(out))
+
+
 def compile_workflow(
     generic_workflow: Any,
     config: Any = None,
     *,
+    submit_path: str | os.PathLike[str] | None = None,
     after_pass: AfterPass | None = None,
     stop_after: str | None = None,
 ) -> Compiled:
-    """Lower a GenericWorkflow into PanDA tasks (the IR); nothing is written."""
+    """Lower a GenericWorkflow into PanDA tasks (the IR); nothing is written.
+
+    `submit_path` is where the submission files will be (the OUTDIR, or BPS's submit
+    directory): staged map files are referred to there. Without it, the config's
+    `submitPath` is used.
+    """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if not is_generic_workflow(generic_workflow):
         generic_workflow, config = resolve_inputs(generic_workflow, config)
         generic_workflow = load_generic_workflow(generic_workflow)
         timings["load"] = time.perf_counter() - start
-    cfg = as_config(config)
-    options = resolve_options(cfg)
     start = time.perf_counter()
-    wf = ingest(generic_workflow, options)
+    wf = ingest(generic_workflow)
     timings["ingest"] = time.perf_counter() - start
+    start = time.perf_counter()
+    cfg = as_config(config)
+    labels = _labels(wf.source) + ([wf.final_job.label] if wf.final_job is not None else [])
+    path = os.path.abspath(submit_path) if submit_path is not None else None
+    wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path))
+    timings["config"] = time.perf_counter() - start
     run = run_pipeline(wf, after_pass=after_pass, stop_after=stop_after)
     timings.update(run.timings)
     return Compiled(run.workflow, timings, cfg)

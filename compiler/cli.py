@@ -114,7 +114,7 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
 
         try:
             compiled = compile_workflow(
-                workflow, config, after_pass=after_pass, stop_after=flags["stop_after"]
+                workflow, config, submit_path=outdir, after_pass=after_pass, stop_after=flags["stop_after"]
             )
             if flags["stop_after"]:
                 return

@@ -16,7 +16,7 @@ networkx and the ctrl_bps classes never appear here: `compiler.load.ingest` conv
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -168,6 +168,40 @@ class Task:
     first_order_id: int = 0
     dependency_tasks: tuple[str, ...] = ()
     is_final: bool = False
+    files: tuple[tuple[str, str], ...] = ()  # files this task's jobs need: (key, uri), staged
+    direct_io: tuple[str, ...] = ()  # keys of files the job reads in place
+    command_line: str | None = None  # embedded command of the task's first job (before hex)
+    executable: str | None = None  # command_line encoded and wrapped in runnerCommand
+    work: Work | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelOptions:
+    """Config values the reference looks up per label (with curr_cluster/site/pipetask)."""
+
+    site: str
+    processing_type: str | None = None
+    task_type: str = "test"
+    prod_source_label: str = "managed"
+    vo: str = "wlcg"
+    file_distribution_end_point: str | None = None
+    file_distribution_end_point_default: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadOptions:
+    """Workflow-wide config values that shape command lines and dependency names."""
+
+    runner_command: str | None = None
+    submit_env: tuple[tuple[str, str], ...] = ()  # submit-side values of submitSideResolvedParams
+    submit_side_params: tuple[str, ...] = ("USER",)
+    event_service: tuple[tuple[str, int], ...] = ()  # (label, max payloads per PanDA job)
+    max_payloads_per_panda_job: int = 10
+    max_wms_job_walltime: int | float | None = None
+    job_name_map: bool = False
+    qnode_map: bool = False
+    order_id_map_file: str = "panda_order_id_map.json"
+    run_temp_space_set: bool = False  # whether LSST_RUN_TEMP_SPACE is in the submit environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +216,53 @@ class Options:
     placeholder_params: tuple[str, ...] = ("qgraphNodeId", "qgraphId")
     max_name_length: int = 4000
     final_pseudo_input: str = "pure_pseudoinput+qgraphNodeId:+qgraphId:"
+    payload: PayloadOptions = PayloadOptions()
+    labels: Mapping[str, LabelOptions] = field(default_factory=dict)
+    submit_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """A task's PanDA parameters: the keyword arguments of iDDS's DomaPanDAWork.
+
+    Field names are exactly the keyword names, so the runtime builds the work with
+    `DomaPanDAWork(task_name=..., dependency_map=..., **asdict(work))`.
+    """
+
+    executable: str
+    task_queue: str | None
+    task_rss: Any
+    task_rss_retry_offset: Any
+    task_rss_retry_step: Any
+    task_rss_max: Any
+    task_cloud: str
+    task_site: str
+    task_priority: int
+    core_count: Any
+    working_group: str | None
+    processing_type: str | None
+    task_type: str
+    prodSourceLabel: str  # noqa: N815 - iDDS's keyword
+    vo: str
+    es: bool
+    es_label: str
+    max_events_per_job: int
+    maxattempt: Any
+    maxwalltime: Any
+    task_log: Mapping[str, str]
+    primary_input_collection: Mapping[str, str]
+    output_collections: tuple[Mapping[str, str], ...]
+    log_collections: tuple[Mapping[str, str], ...] = ()
+    encode_command_line: bool = True
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments as plain JSON-able values."""
+        out = {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        for key in ("task_log", "primary_input_collection"):
+            out[key] = dict(out[key])
+        for key in ("output_collections", "log_collections"):
+            out[key] = [dict(c) for c in out[key]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +284,8 @@ class Workflow:
     final_task: Task | None = None
     release_after: tuple[str, ...] = ()
     dependencies_done: bool = False
+    entry_names: tuple[str, ...] | None = None  # per job, when names differ from pseudo-inputs
+    files_to_pre_stage: tuple[tuple[str, str], ...] = ()
 
     def replace(self, **changes: Any) -> Workflow:
         """A copy with some fields changed (passes return this)."""
@@ -215,10 +298,15 @@ class Workflow:
         tasks = self.tasks or ()
         return (*tasks, self.final_task) if self.final_task else tasks
 
-    def entry_name(self, job: int) -> str:
-        """The name a job is known by in dependency maps (its own entry and its children's)."""
-        assert self.pseudo_inputs is not None
-        return self.pseudo_inputs[job]
+    def entry_names_or_pseudo(self) -> tuple[str, ...]:
+        """The name each job is known by in dependency maps (its entry and its children's).
+
+        That is its pseudo-input unless the job-name map (`label:orderIdMap_N`) or the
+        qnode map (`PH:<job>`) is on.
+        """
+        names = self.entry_names if self.entry_names is not None else self.pseudo_inputs
+        assert names is not None
+        return names
 
     def dependency_entries(self, task: Task) -> Iterator[dict[str, Any]]:
         """The task's dependency map, entry by entry, as iDDS receives it.
@@ -231,14 +319,18 @@ class Workflow:
             return
         assert self.graph is not None and self.tasks is not None
         assert self.task_of is not None and self.order_ids is not None
-        parents, task_of, tasks, names = self.graph.parents, self.task_of, self.tasks, self.pseudo_inputs
-        assert names is not None
+        parents, task_of, tasks = self.graph.parents, self.task_of, self.tasks
+        names = self.entry_names_or_pseudo()
+        es = event_service_fields(task)
         for j in task.jobs:
-            yield {
+            entry = {
                 "name": names[j],
                 "order_id": self.order_ids[j],
                 "dependencies": [{"task": tasks[task_of[p]].name, "inputname": names[p]} for p in parents[j]],
             }
+            if es is not None:
+                entry.update(es(self.order_ids[j]))
+            yield entry
 
     # ----- invariants ----------------------------------------------------------------------
 
@@ -262,6 +354,29 @@ class Workflow:
             problems += _verify_tasks(self)
         if problems:
             raise PassError(problems)
+
+
+def event_service_fields(task: Task) -> Callable[[int], dict[str, Any]] | None:
+    """For an event-service task, `order_id -> {map_id, sub_map_id, es_name}`.
+
+    iDDS adds these fields when it receives an ES task's dependency map: the task's order
+    ids (contiguous within a task) are cut into runs of `max_events_per_job`; run k is
+    event-service file `<es_label>:eventservice_<first>^<count>`.
+    """
+    work = task.work
+    if work is None or not work.es or not task.jobs:
+        return None
+    size = max(int(work.max_events_per_job), 1)
+    first, last = task.first_order_id, task.first_order_id + len(task.jobs) - 1
+    label = work.es_label
+
+    def fields(order_id: int) -> dict[str, Any]:
+        map_id = (order_id - first) // size
+        start = first + map_id * size
+        count = min(start + size - 1, last) - start + 1
+        return {"map_id": map_id, "sub_map_id": order_id - start, "es_name": f"{label}:eventservice_{start}^{count}"}
+
+    return fields
 
 
 def _verify_graph(graph: Graph) -> list[str]:

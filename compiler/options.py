@@ -1,24 +1,37 @@
 """Resolve the BPS config into typed compile options, once, before any pass runs.
 
-Passes never search the config: every key is looked up here and checked, so a bad value
-is reported by key before work starts.
+Passes never search the config: every key the reference plugin reads is looked up here,
+per label where the reference looks it up per label, and checked, so a bad value is
+reported by key before work starts. The submit-side environment values the command line
+embeds (`submitSideResolvedParams`, default USER) are captured here too, which keeps the
+passes independent of the process environment.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import ConfigError
-from .ir import Options
+from .ir import LabelOptions, Options, PayloadOptions
 
 DEFAULT_MAX_JOBS_PER_TASK = 30000
 DEFAULT_PLACEHOLDER_PARAMS = ("qgraphNodeId", "qgraphId")
+DEFAULT_SUBMIT_SIDE_PARAMS = ("USER",)
 DEFAULT_MAX_NAME_LENGTH = 4000
+DEFAULT_MAX_PAYLOADS_PER_PANDA_JOB = 10
+DEFAULT_ORDER_ID_MAP_FILE = "panda_order_id_map.json"
+DEFAULT_TASK_TYPE = "test"
+DEFAULT_PROD_SOURCE_LABEL = "managed"
+DEFAULT_VO = "wlcg"
+FINAL_PROCESSING_TYPE = "Rubin_Merge"
+SPECIAL_LABELS = ("finalJob", "customJob")  # labels whose processingType lives in their section
 
 
-def _search(config: Any, key: str, default: Any) -> Any:
-    found, value = config.search(key, opt={"default": default})
-    return value if found or value is not None else default
+def _search(config: Any, key: str, default: Any = None, **opt: Any) -> Any:
+    found, value = config.search(key, opt={"default": default, **opt})
+    return value if found or value not in ("", None) else default
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -31,21 +44,113 @@ def _positive_int(key: str, value: Any) -> int:
     return number
 
 
-def _placeholder_params(config: Any) -> tuple[str, ...]:
-    value = config.get("placeholderParams", list(DEFAULT_PLACEHOLDER_PARAMS))
+def _name_list(config: Any, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = config.get(key, list(default))
+    if value in ("", None):
+        value = list(default)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"config key 'placeholderParams' must be a list of names, got {value!r}")
+        raise ConfigError(f"config key '{key}' must be a list of names, got {value!r}")
     return tuple(value)
 
 
-def resolve_options(config: Any) -> Options:
-    """Typed options from a config that answers `search`/`get` like BpsConfig."""
+def _event_service(config: Any, default_payloads: int) -> tuple[tuple[str, int], ...]:
+    """`enableEventService: "label1:N,label2"` as (label, max payloads per PanDA job) pairs."""
+    value = _search(config, "enableEventService")
+    if not value:
+        return ()
+    pairs = []
+    for item in str(value).split(","):
+        label, _, count = item.partition(":")
+        try:
+            payloads = int(count) if count else default_payloads
+        except ValueError:
+            raise ConfigError(f"config key 'enableEventService': {item!r} is not 'label' or 'label:N'") from None
+        pairs.append((label.strip(), payloads))
+    return tuple(pairs)
+
+
+def _payload_options(config: Any) -> PayloadOptions:
+    runner_found, runner = config.search("runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False})
+    max_payloads = _positive_int(
+        "maxPayloadsPerPandaJob", _search(config, "maxPayloadsPerPandaJob", DEFAULT_MAX_PAYLOADS_PER_PANDA_JOB)
+    )
+    event_service = _event_service(config, max_payloads)
+    submit_params = _name_list(config, "submitSideResolvedParams", DEFAULT_SUBMIT_SIDE_PARAMS)
+    wms_walltime = _search(config, "maxWmsJobWalltime")
+    return PayloadOptions(
+        runner_command=str(runner) if runner_found and runner not in (None, "") else None,
+        submit_env=tuple((p, os.environ[p]) for p in submit_params if os.environ.get(p)),
+        submit_side_params=submit_params,
+        event_service=event_service,
+        max_payloads_per_panda_job=max_payloads,
+        max_wms_job_walltime=_number("maxWmsJobWalltime", wms_walltime) if wms_walltime else None,
+        job_name_map=bool(_search(config, "enableJobNameMap")) or bool(event_service),
+        qnode_map=bool(_search(config, "enableQnodeMap")),
+        order_id_map_file=str(_search(config, "orderIdMapFilename", DEFAULT_ORDER_ID_MAP_FILE)),
+        run_temp_space_set="LSST_RUN_TEMP_SPACE" in os.environ,
+    )
+
+
+def _number(key: str, value: Any) -> int | float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+
+
+def _processing_type(config: Any, label: str, curvals: dict[str, str]) -> str | None:
+    if label not in SPECIAL_LABELS:
+        return _search(config, "processingType", None, curvals=curvals)
+    section = _search(config, label)
+    if not hasattr(section, "get") and not hasattr(section, "__getitem__"):
+        raise ConfigError(f"config section '{label}' is missing; it must hold the {label}'s settings")
+    try:
+        value = section["processingType"]
+    except (KeyError, TypeError):
+        value = None
+    if value:
+        return str(value)
+    return FINAL_PROCESSING_TYPE if label == "finalJob" else None
+
+
+def _label_options(config: Any, label: str) -> LabelOptions:
+    curvals = {"curr_cluster": label}
+    found, site = config.search("computeSite", opt={"curvals": curvals})
+    if not found or site in ("", None):
+        raise ConfigError(f"config key 'computeSite' is required (for label '{label}')")
+    curvals.update(curr_site=str(site), curr_pipetask=label)
+    return LabelOptions(
+        site=str(site),
+        processing_type=_processing_type(config, label, curvals),
+        task_type=_search(config, "taskType", DEFAULT_TASK_TYPE, curvals=curvals),
+        prod_source_label=_search(config, "prodSourceLabel", DEFAULT_PROD_SOURCE_LABEL, curvals=curvals),
+        vo=_search(config, "vo", DEFAULT_VO, curvals=curvals),
+        file_distribution_end_point=_search(config, "fileDistributionEndPoint", None, curvals=curvals),
+        file_distribution_end_point_default=_search(config, "fileDistributionEndPointDefault", None, curvals=curvals),
+    )
+
+
+def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str | None = None) -> Options:
+    """Typed options from a config that answers `search`/`get` like BpsConfig.
+
+    `labels` are the job labels (and the final job's) of the workflow: their per-label
+    settings are resolved here. `submit_path` overrides the config's `submitPath`.
+    """
+    path = submit_path if submit_path is not None else _search(config, "submitPath")
     return Options(
         max_jobs_per_task=_positive_int(
             "maxJobsPerTask", _search(config, "maxJobsPerTask", DEFAULT_MAX_JOBS_PER_TASK)
         ),
-        placeholder_params=_placeholder_params(config),
+        placeholder_params=_name_list(config, "placeholderParams", DEFAULT_PLACEHOLDER_PARAMS),
         max_name_length=DEFAULT_MAX_NAME_LENGTH,
+        payload=_payload_options(config),
+        labels={label: _label_options(config, label) for label in dict.fromkeys(labels)},
+        submit_path=str(path) if path else None,
     )

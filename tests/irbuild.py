@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.ir import Command, Exec, Graph, Job, NodeKind, Options, Workflow
+from compiler.ir import Command, Exec, Graph, Job, LabelOptions, NodeKind, Options, PayloadOptions, Workflow
 
 EXE = Exec("pipetask", "/bin/pipetask")
 ARGS = "run --qgraph-node-id {qgraphNodeId} --qgraph-id {qgraphId}"
@@ -40,10 +40,39 @@ def graph(jobs: list[Job], edges: list[tuple[str, str]], *, source_order: bool =
     )
 
 
-def workflow(g: Graph, *, final: bool = False, max_jobs: int = 30000, name: str = "wf") -> Workflow:
+RUNNER = "runner.sh _cmd_line_"
+END_POINT = "file:///dist/"
+
+
+def labels_of(g: Graph) -> list[str]:
+    out: list[str] = []
+    for j in g.jobs:
+        out += labels_of(j.group) if j.group is not None else [j.label]
+    return out
+
+
+def options(g: Graph, max_jobs: int = 30000, payload: PayloadOptions | None = None) -> Options:
+    """Options as resolve_options would give for a minimal config covering every label."""
+    label_options = LabelOptions(site="SITE", file_distribution_end_point=END_POINT)
+    return Options(
+        max_jobs_per_task=max_jobs,
+        payload=payload or PayloadOptions(runner_command=RUNNER),
+        labels={label: label_options for label in [*labels_of(g), "finalJob"]},
+        submit_path="/submit",
+    )
+
+
+def workflow(
+    g: Graph,
+    *,
+    final: bool = False,
+    max_jobs: int = 30000,
+    name: str = "wf",
+    payload: PayloadOptions | None = None,
+) -> Workflow:
     return Workflow(
         name=name,
-        options=Options(max_jobs_per_task=max_jobs),
+        options=options(g, max_jobs, payload),
         source=g,
         final_job=job("finalJob", "finalJob") if final else None,
     )

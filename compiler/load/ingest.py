@@ -190,7 +190,7 @@ def ingest_graph(gw: Any, interner: _Interner | None = None) -> Graph:
     return Graph(tuple(jobs), parents, label_order, label_jobs)
 
 
-def ingest(gw: Any, options: Options) -> Workflow:
+def ingest(gw: Any, options: Options | None = None) -> Workflow:
     """The initial IR of a whole GenericWorkflow: its graph, final job and run attributes."""
     with gc_paused():
         interner = _Interner()
@@ -206,7 +206,7 @@ def ingest(gw: Any, options: Options) -> Workflow:
     run_attrs: dict[Hashable, Any] = dict(getattr(gw, "run_attrs", None) or {})
     return Workflow(
         name=gw.name,
-        options=options,
+        options=options if options is not None else Options(),
         source=graph,
         final_job=final_job,
         run_attrs=run_attrs,

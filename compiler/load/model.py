@@ -8,10 +8,13 @@ real `lsst.ctrl.bps.GenericWorkflow` and on these alike.
 
 Why they are shaped like this: a workflow has 10^5-10^6 jobs, so restoring one must not run
 Python code.  The record classes (job, file, executable, noop job) use ``__slots__`` named
-like the real fields and have no ``__setstate__``: the C unpickler then stores the pickled
-``(None, {slot: value})`` state itself.  A field that an older pickle lacks is simply unset,
-and `_Record.__getattr__` (only reached when a slot is unset) answers the real class's
-default from `compiler.load.layouts`.
+like the real fields and have neither ``__setstate__`` nor ``__getattr__``: the C unpickler
+then looks for ``__setstate__`` in vain (cheaply) and stores the pickled
+``(None, {slot: value})`` state itself.  The loader restores onto fresh per-load subclasses
+and only afterwards gives them `_Record._field_default` as ``__getattr__``: that hook answers
+the real class's default (from `compiler.load.layouts`) for a field a pickle left unset,
+without slowing the load (a ``__getattr__`` present during the load would run for every
+object, when the unpickler looks up ``__setstate__``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class _Record:
 
     __slots__ = ()
     _layout: ClassVar[Layout]
+    _public: ClassVar[type[_Record]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._layout.fields
@@ -90,11 +94,21 @@ class _Record:
         missing = [f for f in self._layout.required if f not in values]
         if missing:
             raise TypeError(f"{type(self).__name__} missing required argument(s): {', '.join(missing)}")
-        for key, value in values.items():
+        for key in fields:
+            value = values[key] if key in values else self._field_default(key)
             object.__setattr__(self, key, value)
 
-    def __getattr__(self, name: str) -> Any:
-        """Answer the real class's default for a field that the pickle did not set."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_layout" in cls.__dict__:
+            cls._public = cls
+
+    def _field_default(self, name: str) -> Any:
+        """Answer the real class's default for a field that the pickle did not set.
+
+        Installed as ``__getattr__`` on the loader's per-load subclasses after the load, so
+        it only runs when a slot is unset.
+        """
         layout = type(self)._layout
         factory = layout.factories.get(name)
         if factory is not None:
@@ -105,11 +119,15 @@ class _Record:
             return layout.defaults[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the public stand-in class (per-load subclasses are not importable)."""
+        return (_rebuild_record, (self._public, dict(zip(self._layout.fields, self._values(), strict=True))))
+
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._layout.fields)
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
+        if not isinstance(other, _Record) or other._public is not self._public:
             return NotImplemented
         return self._values() == other._values()  # type: ignore[attr-defined]
 
@@ -118,7 +136,12 @@ class _Record:
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._layout.fields)
-        return f"{type(self).__name__}({parts})"
+        return f"{self._public.__name__}({parts})"
+
+
+def _rebuild_record(cls: type[_Record], values: dict[str, Any]) -> _Record:
+    """Unpickle a stand-in record pickled by `_Record.__reduce__` (with plain pickle)."""
+    return cls(**values)
 
 
 class GenericWorkflowExec(_Record):

@@ -3,9 +3,12 @@
 Why an allow-list: unpickling calls whatever global the file names, so a pickle can run
 ``os.system``.  `_SafeUnpickler.find_class` only resolves the ctrl_bps workflow classes,
 networkx graphs and views, a few collections and harmless builtins, and refuses everything
-else with a `LoadError` before anything is called.  ``copyreg``'s reconstruction helpers are
-allowed too: they only call ``__new__``/``__init__`` of classes that themselves had to pass
-the allow-list.
+else with a `LoadError` before anything is called.  What real pickles name was checked on
+pickles of several releases: the ctrl_bps classes, ``networkx.classes.digraph.DiGraph`` (the
+label graph), cached networkx views, ``collections.Counter`` / ``defaultdict`` and
+``builtins.list`` (the defaultdict's factory).  ``copyreg._reconstructor`` and ``__newobj__``
+never occur: protocols 0 and 1, which would need them, cannot pickle the slots classes at
+all, and from protocol 2 on ``__newobj__`` is an opcode, not a global; so they are refused.
 
 Stand-in or real classes: by default the ctrl_bps names resolve to the stand-ins of
 `compiler.load.model`, also when lsst-ctrl-bps is installed.  That works without lsst, is
@@ -23,17 +26,17 @@ against `compiler.load.layouts`, then either restored or reported precisely.
 
 from __future__ import annotations
 
+import _compat_pickle
 import builtins
 import collections
 import contextlib
-import copyreg
 import gc
 import importlib
 import io
 import os
 import pickle
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import IO, Any
 
@@ -58,12 +61,12 @@ _GW_MODULE = "lsst.ctrl.bps.generic_workflow"
 _RECORD_NAMES = ("GenericWorkflowJob", "GenericWorkflowExec", "GenericWorkflowFile", "GenericWorkflowNoopJob")
 _GW_NAMES = ("GenericWorkflow", "GenericWorkflowLabels", "GenericWorkflowGroup", *_RECORD_NAMES)
 _VIEW_MODULES = ("networkx.classes.reportviews", "networkx.classes.coreviews")
-_SAFE_BUILTINS = ("list", "dict", "set", "frozenset", "tuple", "bytearray", "complex", "object")
-_COPYREG = ("_reconstructor", "__newobj__", "__newobj_ex__")
+_SAFE_BUILTINS = ("list", "dict", "set", "frozenset", "tuple")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-# Objects restored by the checking (slow) path, whose class is set back to the plain stand-in.
-_checked_objects: ContextVar[list[Any] | None] = ContextVar("_checked_objects", default=None)
+# Groups restored while a load runs (always through the checking class), to be given their
+# public class afterwards.
+_restored_groups: ContextVar[list[Any] | None] = ContextVar("_restored_groups", default=None)
 
 
 class _Refused(pickle.UnpicklingError):
@@ -87,9 +90,9 @@ def _checked_setstate(self: Any, state: Any) -> None:
         self.__dict__.update(dict_part)
     for key, value in values.items():
         object.__setattr__(self, key, value)
-    checked = _checked_objects.get()
-    if checked is not None:
-        checked.append(self)
+    groups = _restored_groups.get()
+    if groups is not None and isinstance(self, model.GenericWorkflowGroup):
+        groups.append(self)
 
 
 def _split_state(base: type, state: Any) -> tuple[dict[str, Any] | None, Any]:
@@ -108,47 +111,70 @@ def _split_state(base: type, state: Any) -> tuple[dict[str, Any] | None, Any]:
     return None, state
 
 
-def _checked_class(base: type) -> type:
-    """Subclass of a stand-in that restores through `_checked_setstate` (same slots)."""
-    return type(base.__name__, (base,), {"__slots__": (), "__setstate__": _checked_setstate})
+_CHECKED_GROUP = type(
+    "GenericWorkflowGroup",
+    (model.GenericWorkflowGroup,),
+    {"__slots__": (), "__setstate__": _checked_setstate, "__qualname__": "GenericWorkflowGroup"},
+)
 
 
-_CHECKED = {name: _checked_class(getattr(model, name)) for name in (*_RECORD_NAMES, "GenericWorkflowGroup")}
+def _per_load_records(checking: bool) -> dict[str, type]:
+    """Fresh subclasses of the record stand-ins, private to one load.
+
+    Why fresh: the loaded objects keep these classes, which get their ``__getattr__`` (field
+    defaults) only once the load is over; on the checking path they also carry
+    `_checked_setstate` during the load.  Other loads, maybe in other threads, are unaffected.
+    """
+    classes: dict[str, type] = {}
+    for name in _RECORD_NAMES:
+        public = getattr(model, name)
+        namespace: dict[str, Any] = {"__slots__": (), "__qualname__": public.__qualname__}
+        if checking:
+            namespace["__setstate__"] = _checked_setstate
+        classes[name] = type(name, (public,), namespace)
+    return classes
+
+
+def _finish_records(classes: dict[str, type]) -> None:
+    """After a load: drop the checking hook, install the field-default hook."""
+    for cls in classes.values():
+        if "__setstate__" in cls.__dict__:
+            del cls.__setstate__
+        cls.__getattr__ = model._Record._field_default  # type: ignore[attr-defined]
 
 
 def _base_table() -> dict[tuple[str, str], Any]:
-    """Allow-list entries common to every mode: containers and copyreg helpers."""
+    """Allow-list entries common to every mode: harmless containers."""
     table: dict[tuple[str, str], Any] = {("builtins", n): getattr(builtins, n) for n in _SAFE_BUILTINS}
     table[("collections", "defaultdict")] = collections.defaultdict
     table[("collections", "OrderedDict")] = collections.OrderedDict
-    table.update({("copyreg", n): getattr(copyreg, n) for n in _COPYREG})
     return table
 
 
-def _stand_in_table(checking: bool) -> dict[tuple[str, str], Any]:
+def _stand_in_table(records: dict[str, type]) -> dict[tuple[str, str], Any]:
     """Allow-list resolving ctrl_bps names onto our stand-ins.
 
     Groups always take the checking class: they are few, and a group's slots are set on an
     object that also has a ``__dict__``, so an unknown field would otherwise pass unnoticed.
     """
     table = _base_table()
-    for name in _GW_NAMES:
-        checked = checking or name == "GenericWorkflowGroup"
-        table[(_GW_MODULE, name)] = _CHECKED[name] if checked and name in _CHECKED else getattr(model, name)
+    for name in ("GenericWorkflow", "GenericWorkflowLabels"):
+        table[(_GW_MODULE, name)] = getattr(model, name)
+    for name, cls in records.items():
+        table[(_GW_MODULE, name)] = cls
+    table[(_GW_MODULE, "GenericWorkflowGroup")] = _CHECKED_GROUP
     table[(_GW_MODULE, "GenericWorkflowNodeType")] = model.NodeType
     table[("networkx.classes.digraph", "DiGraph")] = model.PlainDiGraph
     table[("collections", "Counter")] = model.FastCounter
     return table
 
 
-def _real_table() -> dict[tuple[str, str], Any]:
+def _real_table(name: str) -> dict[tuple[str, str], Any]:
     """Allow-list resolving onto the real ctrl_bps, networkx and collections classes."""
     try:
         real = importlib.import_module(_GW_MODULE)
     except ImportError as exc:
-        raise LoadError(
-            f"use_real_classes=True needs lsst-ctrl-bps, which cannot be imported: {exc}"
-        ) from None
+        raise LoadError(f"{name}: use_real_classes=True needs lsst-ctrl-bps ({_one_line(exc)})") from None
     import networkx
 
     table = _base_table()
@@ -179,6 +205,9 @@ class _SafeUnpickler(pickle.Unpickler):
         self._real = real
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocols 0-2 write Python 2 names (``__builtin__.list``); map them as pickle does.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = self._table.get((module, name))
         if found is None:
             found = _view_class(module, name, self._real)
@@ -219,16 +248,21 @@ def _opener(source: Source) -> tuple[str, Opener]:
     return text, lambda: contextlib.nullcontext(io.BytesIO(data))
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC (if it runs) while loading; restore it however the load ends."""
+def _gc_pause() -> Callable[[], None]:
+    """Pause the cyclic GC if it runs; return the function that resumes it.
+
+    Why: the collector would otherwise scan the growing heap of new containers again and
+    again during the load (about two thirds of the time).  Resuming is the loader's last
+    act, so the one collection the new objects will cost happens after it returns, as for a
+    plain ``pickle.load`` with the GC paused.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return gc.enable if was_enabled else _nothing
+
+
+def _nothing() -> None:
+    """Resume function when the GC was already off before the load."""
 
 
 def _needs_checking(exc: Exception) -> bool:
@@ -260,23 +294,26 @@ def _unpickle(name: str, opener: Opener, table: dict[tuple[str, str], Any], real
 
 
 def _load_stand_ins(name: str, opener: Opener, checking: bool) -> Any:
-    """One pass with the stand-ins; tidies the graphs it created and checks the result."""
+    """One pass with the stand-ins, with the GC paused throughout (see `_gc_pause`)."""
+    records = _per_load_records(checking)
     graphs: list[Any] = []
-    checked: list[Any] = []
+    groups: list[Any] = []
     graphs_token = model._created_graphs.set(graphs)
-    checked_token = _checked_objects.set(checked)
+    groups_token = _restored_groups.set(groups)
+    resume = _gc_pause()
     try:
-        with _gc_paused():
-            obj = _unpickle(name, opener, _stand_in_table(checking), real=False, fast=not checking)
-            for restored in checked:
-                restored.__class__ = type(restored).__mro__[1]
+        obj = _unpickle(name, opener, _stand_in_table(records), real=False, fast=not checking)
+        _finish_records(records)
+        for group in groups:
+            group.__class__ = model.GenericWorkflowGroup
+        if not isinstance(obj, model.GenericWorkflow):
+            raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
+        for graph in graphs:
+            _tidy_graph(name, graph)
     finally:
         model._created_graphs.reset(graphs_token)
-        _checked_objects.reset(checked_token)
-    if not isinstance(obj, model.GenericWorkflow):
-        raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
-    for graph in graphs:
-        _tidy_graph(name, graph)
+        _restored_groups.reset(groups_token)
+        resume()
     return obj
 
 
@@ -303,9 +340,12 @@ def _tidy_graph(name: str, graph: Any) -> None:
 
 def _load_real(name: str, opener: Opener) -> Any:
     """One pass onto the real ctrl_bps classes (same allow-list)."""
-    table = _real_table()
-    with _gc_paused():
+    table = _real_table(name)
+    resume = _gc_pause()
+    try:
         obj = _unpickle(name, opener, table, real=True, fast=False)
+    finally:
+        resume()
     real_cls = table[(_GW_MODULE, "GenericWorkflow")]
     if not isinstance(obj, real_cls):
         raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
@@ -315,10 +355,12 @@ def _load_real(name: str, opener: Opener) -> Any:
 def load_generic_workflow(source: Source, use_real_classes: bool = False) -> Any:
     """Load a GenericWorkflow pickle from a path or any lsst-resources URI.
 
-    Returns our stand-in `compiler.load.model.GenericWorkflow` (default), or with
+    Returns our stand-in `compiler.load.model.GenericWorkflow` by default, even where
+    lsst-ctrl-bps is installed (faster, and the same everywhere); with
     ``use_real_classes=True`` a real ``lsst.ctrl.bps.GenericWorkflow`` (needs lsst-ctrl-bps).
-    Every problem (missing or unreadable file, not a pickle, truncated, a refused global, an
-    unknown field layout, not a GenericWorkflow) raises `LoadError` naming the source.
+    Both go through the same allow-list.  Every problem (missing or unreadable file, not a
+    pickle, truncated, a refused global, an unknown field layout, not a GenericWorkflow)
+    raises `LoadError` naming the source.
     """
     name, opener = _opener(source)
     if use_real_classes:

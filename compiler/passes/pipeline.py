@@ -15,11 +15,16 @@ from ..errors import PassError
 from ..ir import Workflow
 from .base import Pass
 from .chunk import Chunk
+from .command_lines import CommandLines
 from .dependencies import Dependencies
 from .final import Final
 from .flatten import Flatten
+from .job_names import JobNames
 from .order import Order
 from .pseudo_inputs import PseudoInputs
+from .stage_files import StageFiles
+from .task_files import TaskFiles
+from .task_params import TaskParams
 from .validate import Validate
 
 DEFAULT_PIPELINE: tuple[type[Pass], ...] = (
@@ -30,6 +35,11 @@ DEFAULT_PIPELINE: tuple[type[Pass], ...] = (
     PseudoInputs,  # per-job pseudo-input name and order id
     Dependencies,  # per-task dependency tasks (entries are derived on demand)
     Final,  # final task and its AND release condition
+    JobNames,  # label:orderIdMap_N / PH:<job> names when those maps are on
+    TaskFiles,  # per task: files to stage, direct-IO set
+    CommandLines,  # per task: embedded, hex-encoded command in runnerCommand
+    TaskParams,  # per task: DomaPanDAWork keyword arguments
+    StageFiles,  # workflow: all files to pre-stage
 )
 
 PASSES: dict[str, type[Pass]] = {p.name: p for p in DEFAULT_PIPELINE}

@@ -24,6 +24,9 @@ class Result:
     dependency_maps: dict[str, list[dict[str, Any]]]
     final_task: str | None
     release_after: list[str]
+    works: dict[str, dict[str, Any]]
+    files_to_pre_stage: dict[str, str]
+    maps: dict[str, Any]  # map file name -> content
 
 
 def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
@@ -36,7 +39,7 @@ def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
 
 
 def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
-    compiled = compile_workflow(gw, str(config))
+    compiled = compile_workflow(gw, str(config), submit_path=outdir)
     write_outdir(compiled, outdir, force=True)
     doc = json.loads((outdir / "workflow.json").read_text())
     maps = {}
@@ -49,7 +52,14 @@ def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
         maps,
         doc["final_task"],
         doc["release_after"],
+        {t["name"]: t.get("work", {}) for t in doc["tasks"]},
+        {k: v.replace(str(outdir), "<SUBMIT>") for k, v in doc["files_to_pre_stage"].items()},
+        _map_files(outdir),
     )
+
+
+def _map_files(folder: Path) -> dict[str, Any]:
+    return {p.name: json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "workflow.json"}
 
 
 def run_reference(reference: Any, gw: Any, config: Path, out_prefix: Path) -> Result:
@@ -65,4 +75,7 @@ def run_reference(reference: Any, gw: Any, config: Path, out_prefix: Path) -> Re
         {w["name"]: w["dependency_map"] for w in works},
         summary["final_tasks"][0] if summary["final_tasks"] else None,
         summary["sink_tasks"],
+        {w["name"]: w["work"] for w in works},
+        {k: v.replace(str(out_prefix), "<SUBMIT>") for k, v in summary["files_to_pre_stage"].items()},
+        _map_files(out_prefix),
     )

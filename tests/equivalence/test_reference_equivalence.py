@@ -32,7 +32,7 @@ def with_arguments(gw: Any) -> Any:
 
 
 def assert_equal(tmp_path: Path, reference: Any, gw: Any, **overrides: Any) -> None:
-    config = config_with(tmp_path, SUBMIT_EXAMPLE, **overrides)
+    config = config_with(tmp_path, SUBMIT_EXAMPLE, uniqProcName=gw.name, **overrides)
     ref = run_reference(reference, gw, config, tmp_path / "ref")
     ours = run_ours(gw, config, tmp_path / "ours")
     assert ours.tasks == ref.tasks
@@ -40,6 +40,11 @@ def assert_equal(tmp_path: Path, reference: Any, gw: Any, **overrides: Any) -> N
     for task in ref.tasks:
         assert ours.dependency_maps[task] == ref.dependency_maps[task], task
     assert ours.final_task == ref.final_task
+    for task in ref.tasks:
+        expected = {k: v for k, v in ref.works[task].items() if k != "task_name"}
+        assert ours.works[task] == expected, task
+    assert ours.files_to_pre_stage == ref.files_to_pre_stage
+    assert ours.maps == ref.maps
     if ours.final_task is None:
         assert ours.release_after == ref.release_after == []
     else:
@@ -116,7 +121,7 @@ def test_difference_sink_in_later_job_of_chunk(tmp_path: Path, reference: Any) -
     gw.add_job(job("a_2", "a"))  # a sink, second in the only task of label a
     gw.add_job(job("b_1", "b"), ["a_1"])
     gw.add_final(job("final", "finalJob"))
-    config = config_with(tmp_path, SUBMIT_EXAMPLE)
+    config = config_with(tmp_path, SUBMIT_EXAMPLE, uniqProcName=gw.name)
     ref = run_reference(reference, gw, config, tmp_path / "ref")
     ours = run_ours(gw, config, tmp_path / "ours")
     assert ours.tasks == ref.tasks
@@ -143,7 +148,7 @@ def test_difference_parent_later_in_same_label(tmp_path: Path, reference: Any) -
     gw.add_job(job("a_1", "a"))
     gw.add_job_relationships("a_1", "a_2")  # a_2 is listed first but depends on a_1
     gw.add_job(job("b_1", "b"), ["a_2"])
-    config = config_with(tmp_path, SUBMIT_EXAMPLE)
+    config = config_with(tmp_path, SUBMIT_EXAMPLE, uniqProcName=gw.name)
     ref = run_reference(reference, gw, config, tmp_path / "ref")
     ours = run_ours(gw, config, tmp_path / "ours")
     assert ours.tasks == ref.tasks and ours.dependency_tasks == ref.dependency_tasks
