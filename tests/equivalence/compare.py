@@ -27,12 +27,16 @@ class Result:
     works: dict[str, dict[str, Any]]
     files_to_pre_stage: dict[str, str]
     maps: dict[str, Any]  # map file name -> content
+    task_jobs: dict[str, list[str]] | None = None  # ours only: job names per task
 
 
 def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
     """A submit YAML that includes `base` and overrides some keys (exercises includeConfigs)."""
     path = tmp / "submit.yaml"
-    lines = [f"includeConfigs: [{json.dumps(str(base))}]"]
+    includes = [str(base)]
+    if "includeConfigs_" in overrides:  # a second include, after the base
+        includes.append(overrides.pop("includeConfigs_"))
+    lines = [f"includeConfigs: {json.dumps(includes)}"]
     lines += [f"{key}: {json.dumps(value)}" for key, value in overrides.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -55,7 +59,12 @@ def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
         {t["name"]: t.get("work", {}) for t in doc["tasks"]},
         {k: v.replace(str(outdir), "<SUBMIT>") for k, v in doc["files_to_pre_stage"].items()},
         _map_files(outdir),
+        _task_jobs(compiled.workflow),
     )
+
+
+def _task_jobs(wf: Any) -> dict[str, list[str]]:
+    return {t.name: [wf.graph.jobs[j].name for j in t.jobs] for t in wf.tasks}
 
 
 def _map_files(folder: Path) -> dict[str, Any]:

@@ -48,28 +48,18 @@ def assert_equal(tmp_path: Path, reference: Any, gw: Any, **overrides: Any) -> N
     if ours.final_task is None:
         assert ours.release_after == ref.release_after == []
     else:
-        assert_release_sets(gw, ours.release_after, ref.release_after, ours.dependency_maps)
+        assert ours.task_jobs is not None
+        assert_release_sets(gw, ours.release_after, ref.release_after, ours.task_jobs)
 
 
-def assert_release_sets(
-    gw: Any, ours: list[str], ref: list[str], maps: dict[str, list[dict[str, Any]]]
-) -> None:
+def assert_release_sets(gw: Any, ours: list[str], ref: list[str], task_jobs: dict[str, list[str]]) -> None:
     """Ours holds every task with a sink job; the reference only those whose FIRST job is one.
 
     That is the deliberate difference of `test_difference_sink_in_later_job_of_chunk`;
     here it is checked to be the only one, on every workflow.
     """
-    placeholders = 2  # "+qgraphNodeId:...+qgraphId:..." follows the job name
-
-    def first_job(task: str) -> str:
-        return maps[task][0]["name"].rsplit("+", placeholders)[0]
-
-    assert ref == [task for task in ours if gw.out_degree(first_job(task)) == 0]
-    sinks = {name for name in gw if gw.out_degree(name) == 0}
-    labelled = [t for t in maps if maps[t] and "order_id" in maps[t][0]]  # not the final task
-    assert ours == [
-        t for t in labelled if any(e["name"].rsplit("+", placeholders)[0] in sinks for e in maps[t])
-    ]
+    assert ref == [task for task in ours if gw.out_degree(task_jobs[task][0]) == 0]
+    assert ours == [t for t, jobs in task_jobs.items() if any(gw.out_degree(j) == 0 for j in jobs)]
 
 
 GW_TEST_CASES = {
@@ -161,3 +151,40 @@ def test_difference_parent_later_in_same_label(tmp_path: Path, reference: Any) -
     (b_entry,) = ours.dependency_maps["wf_rec_02_b_01"]
     assert b_entry["dependencies"] == [{"task": "wf_rec_01_a_01", "inputname": pseudo}]
     assert ref.dependency_maps["wf_rec_02_b_01"] == ours.dependency_maps["wf_rec_02_b_01"]
+
+
+# ----- payload modes and config shapes --------------------------------------------------
+
+MODES = {
+    "event-service": {"enableEventService": "isr:5,calibrate"},
+    "event-service-walltime": {"enableEventService": "isr,characterizeImage:3", "maxWmsJobWalltime": 3000},
+    "job-name-map": {"enableJobNameMap": True},
+    "qnode-map": {"enableQnodeMap": True},
+    "name-and-qnode-map": {"enableJobNameMap": True, "enableQnodeMap": True, "orderIdMapFilename": "ids.json"},
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_payload_modes(tmp_path: Path, reference: Any, workflows: Any, mode: str) -> None:
+    gw = workflows.make_workflow(1000, seed=11)
+    assert_equal(tmp_path, reference, gw, maxJobsPerTask=120, **MODES[mode])
+
+
+def test_sections_per_label_site_and_cluster(tmp_path: Path, reference: Any, workflows: Any) -> None:
+    """includeConfigs two deep, with pipetask/site/cluster/finalJob sections."""
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        f"includeConfigs: [{str(SUBMIT_EXAMPLE)!r}]\n"
+        "taskType: rubin_test\n"
+        "pipetask:\n"
+        "  isr: {processingType: isr_proc, taskType: isr_task}\n"
+        "  calibrate: {vo: rubin_calib}\n"
+        "cluster:\n"
+        "  characterizeImage: {computeSite: OTHER_SITE}\n"
+        "site:\n"
+        "  OTHER_SITE: {prodSourceLabel: test, fileDistributionEndPoint: 'file:///other/{uniqProcName}/'}\n"
+        "finalJob: {processingType: merge_it}\n"
+    )
+    (tmp_path / "sub").mkdir()
+    gw = workflows.make_workflow(1000, seed=5)
+    assert_equal(tmp_path / "sub", reference, gw, maxJobsPerTask=150, includeConfigs_=str(base))

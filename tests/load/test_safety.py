@@ -192,3 +192,38 @@ def test_works_without_ctrl_bps() -> None:
         "('summary', 1), ('writeTable', 4)]"
     )
     assert lines[2] == "ctrl_bps imported False"
+
+
+def test_remote_uri_is_read_through_lsst_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = pytest.importorskip("lsst.resources")
+    data = craft.dumps(craft.small_workflow())
+    seen: list[str] = []
+
+    class FakeRemote:
+        scheme = "s3"
+
+        def __init__(self, uri: str) -> None:
+            seen.append(uri)
+
+        def read(self) -> bytes:
+            return data
+
+    monkeypatch.setattr(resources, "ResourcePath", FakeRemote)
+    gw = load_generic_workflow("s3://bucket/submit/bps_generic_workflow.pickle")
+    assert seen == ["s3://bucket/submit/bps_generic_workflow.pickle"]
+    assert len(gw) == len(craft.small_workflow())
+
+
+def test_unreadable_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = pytest.importorskip("lsst.resources")
+
+    class Broken:
+        scheme = "s3"
+
+        def __init__(self, uri: str) -> None:
+            raise ValueError("no credentials\nfor bucket")
+
+    monkeypatch.setattr(resources, "ResourcePath", Broken)
+    with pytest.raises(LoadError) as info:
+        load_generic_workflow("s3://b/wf.pickle")
+    assert str(info.value) == "s3://b/wf.pickle: cannot read workflow file: no credentials for bucket"
