@@ -6,13 +6,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import pytest
 
 from compiler.load import load_generic_workflow, model
 
 from . import craft
 from .snapshot import snapshot
+
+pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 LABELS = ("isr", "calibrate", "coadd", "forced")
 optional_int = st.none() | st.integers(min_value=0, max_value=10**6)
