@@ -39,7 +39,9 @@ def environment_prefix(environment: Mapping[str, Any], cmdvals: Mapping[str, Any
         try:
             filled = value.format_map(cmdvals) if isinstance(value, str) else str(value)
         except KeyError as exc:
-            raise EmbedError(f"environment variable {key} uses {{{exc.args[0]}}} but cmdvals has no value for it") from None
+            raise EmbedError(
+                f"environment variable {key} uses {{{exc.args[0]}}} but cmdvals has no value for it"
+            ) from None
         except (ValueError, IndexError) as exc:
             raise EmbedError(f"environment variable {key} has a malformed value {value!r} ({exc})") from None
         out.append(f"export {key}={filled}; ")

@@ -242,7 +242,7 @@ class Work:
     working_group: str | None
     processing_type: str | None
     task_type: str
-    prodSourceLabel: str  # noqa: N815 - iDDS's keyword
+    prodSourceLabel: str
     vo: str
     es: bool
     es_label: str
@@ -374,7 +374,11 @@ def event_service_fields(task: Task) -> Callable[[int], dict[str, Any]] | None:
         map_id = (order_id - first) // size
         start = first + map_id * size
         count = min(start + size - 1, last) - start + 1
-        return {"map_id": map_id, "sub_map_id": order_id - start, "es_name": f"{label}:eventservice_{start}^{count}"}
+        return {
+            "map_id": map_id,
+            "sub_map_id": order_id - start,
+            "es_name": f"{label}:eventservice_{start}^{count}",
+        }
 
     return fields
 

@@ -66,15 +66,20 @@ def _event_service(config: Any, default_payloads: int) -> tuple[tuple[str, int],
         try:
             payloads = int(count) if count else default_payloads
         except ValueError:
-            raise ConfigError(f"config key 'enableEventService': {item!r} is not 'label' or 'label:N'") from None
+            raise ConfigError(
+                f"config key 'enableEventService': {item!r} is not 'label' or 'label:N'"
+            ) from None
         pairs.append((label.strip(), payloads))
     return tuple(pairs)
 
 
 def _payload_options(config: Any) -> PayloadOptions:
-    runner_found, runner = config.search("runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False})
+    runner_found, runner = config.search(
+        "runnerCommand", opt={"replaceEnvVars": False, "expandEnvVars": False}
+    )
     max_payloads = _positive_int(
-        "maxPayloadsPerPandaJob", _search(config, "maxPayloadsPerPandaJob", DEFAULT_MAX_PAYLOADS_PER_PANDA_JOB)
+        "maxPayloadsPerPandaJob",
+        _search(config, "maxPayloadsPerPandaJob", DEFAULT_MAX_PAYLOADS_PER_PANDA_JOB),
     )
     event_service = _event_service(config, max_payloads)
     submit_params = _name_list(config, "submitSideResolvedParams", DEFAULT_SUBMIT_SIDE_PARAMS)
@@ -133,7 +138,9 @@ def _label_options(config: Any, label: str) -> LabelOptions:
         prod_source_label=_search(config, "prodSourceLabel", DEFAULT_PROD_SOURCE_LABEL, curvals=curvals),
         vo=_search(config, "vo", DEFAULT_VO, curvals=curvals),
         file_distribution_end_point=_search(config, "fileDistributionEndPoint", None, curvals=curvals),
-        file_distribution_end_point_default=_search(config, "fileDistributionEndPointDefault", None, curvals=curvals),
+        file_distribution_end_point_default=_search(
+            config, "fileDistributionEndPointDefault", None, curvals=curvals
+        ),
     )
 
 

@@ -57,7 +57,7 @@ def options(g: Graph, max_jobs: int = 30000, payload: PayloadOptions | None = No
     return Options(
         max_jobs_per_task=max_jobs,
         payload=payload or PayloadOptions(runner_command=RUNNER),
-        labels={label: label_options for label in [*labels_of(g), "finalJob"]},
+        labels=dict.fromkeys([*labels_of(g), "finalJob"], label_options),
         submit_path="/submit",
     )
 

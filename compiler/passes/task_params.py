@@ -126,7 +126,10 @@ def task_work(wf: Workflow, task: Task) -> Work:
         maxattempt=attrs.number_of_retries or DEFAULT_ATTEMPTS,
         maxwalltime=_walltime(job, es, max_payloads, wms_walltime),
         task_log=TASK_LOG,
-        primary_input_collection={"scope": "pseudo_dataset", "name": f"pseudo_input_collection#{task.number}"},
+        primary_input_collection={
+            "scope": "pseudo_dataset",
+            "name": f"pseudo_input_collection#{task.number}",
+        },
         output_collections=({"scope": "pseudo_dataset", "name": f"pseudo_output_collection#{task.number}"},),
     )
 

@@ -37,7 +37,10 @@ def make_workflow(tmp: Path) -> Any:
     exe = bps.GenericWorkflowExec("record_args.sh", str(script), True)
     qg_file = bps.GenericWorkflowFile("runQgraphFile", src_uri=str(qgraph), wms_transfer=True)
     butler = bps.GenericWorkflowFile("butlerConfig", src_uri="s3://repo/butler.yaml", job_access_remote=True)
-    args = "run-qbb <FILE:butlerConfig> <FILE:runQgraphFile> --qgraph-node-id {qgraphNodeId} --qgraph-id {qgraphId}"
+    args = (
+        "run-qbb <FILE:butlerConfig> <FILE:runQgraphFile>"
+        " --qgraph-node-id {qgraphNodeId} --qgraph-id {qgraphId}"
+    )
     for i, label in enumerate(["isr", "calibrate"]):
         job = bps.GenericWorkflowJob(
             f"{label}_1",
@@ -63,9 +66,15 @@ def config(tmp: Path, decoder: str, **extra: Any) -> dict[str, Any]:
 
 
 def run_on_worker(executable: str, entry_name: str, workdir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PANDA_BEHIND_REAL_LB": "1", "PANDACACHE_URL": "https://127.0.0.1:25443/server/panda"}
+    env = {
+        **os.environ,
+        "PANDA_BEHIND_REAL_LB": "1",
+        "PANDACACHE_URL": "https://127.0.0.1:25443/server/panda",
+    }
     command = executable.replace("${IN/L}", entry_name)
-    return subprocess.run(["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("mode", ["plain", "enableJobNameMap", "enableQnodeMap"])

@@ -160,7 +160,11 @@ MODES = {
     "event-service-walltime": {"enableEventService": "isr,characterizeImage:3", "maxWmsJobWalltime": 3000},
     "job-name-map": {"enableJobNameMap": True},
     "qnode-map": {"enableQnodeMap": True},
-    "name-and-qnode-map": {"enableJobNameMap": True, "enableQnodeMap": True, "orderIdMapFilename": "ids.json"},
+    "name-and-qnode-map": {
+        "enableJobNameMap": True,
+        "enableQnodeMap": True,
+        "orderIdMapFilename": "ids.json",
+    },
 }
 
 

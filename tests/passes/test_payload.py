@@ -117,10 +117,8 @@ def test_file_placeholders_and_order_id_map_in_runner():
         ["q"],
         isdir=lambda _: False,
     )
-    assert (
-        out
-        == "export MAP=file:///dist/ids.json; run 636d64 ${IN/L} file:///dist  orderIdMapFilename:ids.json+q:q.qgraph q"
-    )
+    expected = "run 636d64 ${IN/L} file:///dist  orderIdMapFilename:ids.json+q:q.qgraph q"
+    assert out == "export MAP=file:///dist/ids.json; " + expected
 
 
 def test_task_files_and_final_task():
