@@ -18,7 +18,7 @@ from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
 from .ir import Graph, NodeKind, Workflow
 from .load import is_generic_workflow, load_generic_workflow
-from .load.ingest import ingest
+from .load.ingest import gc_paused, ingest
 from .options import resolve_options
 from .passes.pipeline import AfterPass, run_pipeline
 
@@ -95,7 +95,8 @@ def compile_workflow(
     path = os.path.abspath(submit_path) if submit_path is not None else None
     wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path))
     timings["config"] = time.perf_counter() - start
-    run = run_pipeline(wf, after_pass=after_pass, stop_after=stop_after)
+    with gc_paused():  # the passes build no cycles; GC passes over 10^6 objects cost seconds
+        run = run_pipeline(wf, after_pass=after_pass, stop_after=stop_after)
     timings.update(run.timings)
     return Compiled(run.workflow, timings, cfg)
 
@@ -104,7 +105,8 @@ def write_outdir(compiled: Compiled | Workflow, outdir: str | os.PathLike[str], 
     """Write the submission folder for a compiled workflow, atomically."""
     wf = compiled.workflow if isinstance(compiled, Compiled) else compiled
     start = time.perf_counter()
-    path = _write_outdir(wf, outdir, force=force)
+    with gc_paused():
+        path = _write_outdir(wf, outdir, force=force)
     if isinstance(compiled, Compiled):
         compiled.timings["write"] = time.perf_counter() - start
     return path

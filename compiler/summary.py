@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 
 from .ir import Workflow
@@ -32,6 +33,7 @@ def summarize(wf: Workflow, timings: dict[str, float] | None = None) -> str:
         )
     if timings:
         total = sum(timings.values())
-        parts = ", ".join(f"{name} {sec:.2f}s" for name, sec in timings.items())
-        lines.append(f"  time {total:.2f}s ({parts})")
+        parts = [f"{name} {sec:.3f}s" for name, sec in timings.items()]
+        lines.append(f"  time {total:.2f}s:")
+        lines += textwrap.wrap(", ".join(parts), width=88, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)

@@ -83,7 +83,14 @@ def placeholder(name: str) -> str:
 
 
 def _json_filter(value: Any) -> str:
-    """JSON text of a plain value: the only way values enter the template's output."""
+    """JSON text of a plain value: the only way values enter the template's output.
+
+    A filter receives undefined values as objects, which StrictUndefined lets through;
+    ``str()`` makes it raise its UndefinedError (naming the missing key) here instead.
+    """
+    if isinstance(value, jinja2.Undefined):
+        str(value)
+        raise jinja2.UndefinedError("undefined value passed to the json filter")
     return json.dumps(value, sort_keys=True, allow_nan=False)
 
 

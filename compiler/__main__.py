@@ -1,0 +1,5 @@
+"""`python -m compiler` is `panda-compile`."""
+
+from .cli import main
+
+main()
