@@ -35,6 +35,9 @@ from compiler.emit.taskparams import (
 )
 from compiler.errors import CompileError
 
+# iDDS logs with the deprecated Logger.warn when it switches event service off.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMIT_EXAMPLE = ROOT / "benchmarks" / "submit-example.yaml"
 
@@ -207,7 +210,9 @@ def test_reference_scenarios_reach_the_branches(prepared: dict[str, Any]) -> Non
 
 DIRECT_CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] = {
     "no-queue-no-encoding-no-rss": (
-        _work(encode_command_line=False, task_queue=None, task_rss=0, task_rss_retry_step=0, task_rss_max=None),
+        _work(
+            encode_command_line=False, task_queue=None, task_rss=0, task_rss_retry_step=0, task_rss_max=None
+        ),
         _jobs(3, deps=False),
     ),
     "empty-dependency-map-pseudo-file": (_work(processing_type="Rubin_Merge", core_count=16), None),
@@ -296,7 +301,9 @@ def test_broken_override_template_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_override_undefined_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / TEMPLATE_NAME).write_text('{\n  "vo": {{ task.work.vo | json }},\n  "x": {{ task.nope | json }}\n}\n')
+    (tmp_path / TEMPLATE_NAME).write_text(
+        '{\n  "vo": {{ task.work.vo | json }},\n  "x": {{ task.nope | json }}\n}\n'
+    )
     with pytest.raises(CompileError, match=rf"{tmp_path / TEMPLATE_NAME}:3: undefined value .*nope"):
         render_task_params("T", _work(task_name="T"), env=template_environment(tmp_path))
 
@@ -304,7 +311,9 @@ def test_override_undefined_names_file_and_line(tmp_path: Path) -> None:
 def test_override_folder_falls_back_to_bundled(tmp_path: Path) -> None:
     (tmp_path / "other.j2").write_text("unused\n")
     env = template_environment(tmp_path)
-    assert render_task_params("T", _work(task_name="T"), env=env) == render_task_params("T", _work(task_name="T"))
+    assert render_task_params("T", _work(task_name="T"), env=env) == render_task_params(
+        "T", _work(task_name="T")
+    )
 
 
 def test_bad_input_values_are_compile_errors() -> None:

@@ -26,7 +26,9 @@ What ``create_processing`` reads, and when each value is known:
 Not rendered: what ``submit_panda_task`` (Carrier) changes afterwards from agent
 configuration (``additional_task_parameters[_per_site]``, ``core_to_queues``, the cloud of
 the site, a ``_<n>`` suffix on resubmission).  ``num_retries`` (agent configuration)
-matters only when ``maxattempt`` normalises to 0; its default, 5, is used then.
+matters only when ``maxattempt`` normalises to 0; its default, 5, is used then.  The
+environment (``PANDA_*``, ``panda.cfg``, ``IDDS_MAX_NAME_LENGTH``) does not enter the map:
+it only locates PanDA and bounds name lengths, which other passes check.
 
 Placeholder convention: ``@@NAME@@`` (``placeholder(NAME)``).  ``${NAME}`` would be
 ambiguous: the command lines are shell (``${logDir}``) and JEDI substitutes ``${...}`` in
@@ -34,7 +36,8 @@ job parameters.  ``fill_placeholders`` replaces a string that is exactly one pla
 by the typed value (``reqID`` is an int) and a placeholder inside a longer string by
 ``str(value)``, which is what iDDS's string concatenations do.
 
-JSON values: the template's ``json`` filter is ``json.dumps`` with sorted keys.  Jinja's
+JSON values: top-level keys come in iDDS's insertion order (the template's); values go
+through the template's ``json`` filter, ``json.dumps`` with sorted keys.  Jinja's
 ``tojson`` would give the same values after ``json.loads`` (it only escapes ``<>&'`` as
 ``\\u003c``...), but it makes the shell command lines unreadable, so it is not used.
 """
@@ -174,7 +177,9 @@ def _event_service_files(
     if not items:
         return {}
     if not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 1:
-        raise CompileError(f"max_events_per_job must be a positive integer for event service, not {max_events!r}")
+        raise CompileError(
+            f"max_events_per_job must be a positive integer for event service, not {max_events!r}"
+        )
     by_order_id: dict[int, Mapping[str, Any]] = {}
     groups: dict[Any, list[int]] = {}
     for item in items:

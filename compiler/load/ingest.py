@@ -97,7 +97,7 @@ class _Interner:
 
 def _node_kind(node: Any) -> NodeKind:
     try:
-        return _KIND_BY_NODE_TYPE[int(node.node_type)]
+        return _KIND_BY_NODE_TYPE[int(getattr(node, "node_type", 2))]
     except (AttributeError, KeyError, TypeError, ValueError, NotImplementedError):
         raise LoadError(f"node {getattr(node, 'name', node)!r} has an unknown node type") from None
 
@@ -182,7 +182,9 @@ def ingest_graph(gw: Any, interner: _Interner | None = None) -> Graph:
             raise LoadError(f"graph node {name!r} carries no job object")
         names.append(name)
         # Payload jobs are by far the most common node: skip the kind dispatch for them.
-        jobs.append(convert_job(node) if node.node_type == 2 else _convert_node(node, convert_job))
+        # (ctrl_bps before 29.1 has no node_type: every node is a payload job.)
+        payload = getattr(node, "node_type", 2) == 2
+        jobs.append(convert_job(node) if payload else _convert_node(node, convert_job))
     index = {name: i for i, name in enumerate(names)}
     pred = getattr(gw, "_pred", None) or gw.pred
     parents = tuple([tuple([index[p] for p in pred[name]]) for name in names])

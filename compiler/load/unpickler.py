@@ -5,8 +5,9 @@ Why an allow-list: unpickling calls whatever global the file names, so a pickle 
 networkx graphs and views, a few collections and harmless builtins, and refuses everything
 else with a `LoadError` before anything is called.  What real pickles name was checked on
 pickles of several releases: the ctrl_bps classes, ``networkx.classes.digraph.DiGraph`` (the
-label graph), cached networkx views, ``collections.Counter`` / ``defaultdict`` and
-``builtins.list`` (the defaultdict's factory).  ``copyreg._reconstructor`` and ``__newobj__``
+label graph), cached networkx views, ``collections.Counter`` / ``defaultdict``,
+``builtins.list`` (the defaultdict's factory) and ``uuid.UUID`` (quantum node ids in job tags,
+as ``bps transform`` writes them).  ``copyreg._reconstructor`` and ``__newobj__``
 never occur: protocols 0 and 1, which would need them, cannot pickle the slots classes at
 all, and from protocol 2 on ``__newobj__`` is an opcode, not a global; so they are refused.
 
@@ -36,6 +37,7 @@ import io
 import os
 import pickle
 import re
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import IO, Any
@@ -148,6 +150,9 @@ def _base_table() -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {("builtins", n): getattr(builtins, n) for n in _SAFE_BUILTINS}
     table[("collections", "defaultdict")] = collections.defaultdict
     table[("collections", "OrderedDict")] = collections.OrderedDict
+    # bps transform stores quantum node ids as uuid.UUID in job tags; UUID restores from
+    # its own state ({"int": ..., "is_safe": ...}) and runs nothing else.
+    table[("uuid", "UUID")] = uuid.UUID
     return table
 
 

@@ -35,5 +35,9 @@ class RuntimeServiceError(CompileError):
         self.attempts = attempts
 
 
+class OutdirError(CompileError):
+    """A compiled OUTDIR is missing, incomplete or malformed (compile it again)."""
+
+
 class StagingError(CompileError):
     """Files to pre-stage could not be copied to the file distribution end point."""

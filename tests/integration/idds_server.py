@@ -39,7 +39,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -86,7 +85,10 @@ def cache_root() -> Path:
 
 def _has_server_packages(python: str) -> bool:
     """True if ``python`` can import the REST app and ``idds.prompt`` (which the app needs)."""
-    code = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('idds.rest') and u.find_spec('idds.prompt') else 1)"
+    code = (
+        "import importlib.util as u, sys\n"
+        "sys.exit(0 if u.find_spec('idds.rest') and u.find_spec('idds.prompt') else 1)"
+    )
     try:
         return subprocess.run([python, "-c", code], timeout=30, capture_output=True).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -126,8 +128,15 @@ def _build_venv(venv: Path, timeout: float) -> None:
     base = getattr(sys, "_base_executable", None) or sys.executable
     steps = [
         [base, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *SERVER_REQUIREMENTS],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *SERVER_REQUIREMENTS,
+        ],
     ]
     for cmd in steps:
         left = deadline - time.monotonic()
@@ -228,12 +237,18 @@ class IddsServer:
             return
         t0 = time.monotonic()
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SERVER_ENV_DROP)}
-        env.update({"IDDS_CONFIG": str(self.idds_cfg), "IDDS_AUTH_CONFIG": str(self.auth_cfg),
-                    "PYTHONDONTWRITEBYTECODE": "1"})
+        env.update(
+            {
+                "IDDS_CONFIG": str(self.idds_cfg),
+                "IDDS_AUTH_CONFIG": str(self.auth_cfg),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
         cmd = [self.python, os.path.abspath(__file__), "serve", str(self.port)]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            cwd=self.root, start_new_session=True)
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root, start_new_session=True
+            )
         try:
             self._wait_ready(t0 + timeout)
         except Exception:
@@ -247,10 +262,9 @@ class IddsServer:
         while time.monotonic() < deadline:
             if not self.is_running():
                 raise RuntimeError(f"iDDS server exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(request, timeout=2) as reply:
-                    if reply.status == 200 and b"OK" in reply.read():
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as reply:
+                if reply.status == 200 and b"OK" in reply.read():
+                    return
             time.sleep(0.1)
         raise RuntimeError(f"iDDS server did not answer /idds/ping in time:\n{self.log_tail()}")
 

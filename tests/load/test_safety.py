@@ -227,3 +227,22 @@ def test_unreadable_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LoadError) as info:
         load_generic_workflow("s3://b/wf.pickle")
     assert str(info.value) == "s3://b/wf.pickle: cannot read workflow file: no credentials for bucket"
+
+
+def test_transform_style_uuid_tags_load(tmp_path):
+    """Real `bps transform` output keeps uuid.UUID objects in job tags: allowed, restored."""
+    import pickle
+    import uuid
+
+    pytest.importorskip("lsst.ctrl.bps")
+    from compiler.load import load_generic_workflow
+    from tests.conftest import BENCHMARKS  # noqa: F401  (puts benchmarks on sys.path)
+    from workflows import WorkflowOptions, make_workflow
+
+    gw = make_workflow(50, options=WorkflowOptions(uuid_tags=True))
+    path = tmp_path / "gw.pickle"
+    path.write_bytes(pickle.dumps(gw, pickle.HIGHEST_PROTOCOL))
+    loaded = load_generic_workflow(path)
+    tags = [loaded.get_job(n).tags for n in loaded]
+    assert any(isinstance(v, uuid.UUID) for t in tags for v in t.values())
+    assert [gw.get_job(n).tags for n in gw] == [loaded.get_job(n).tags for n in gw]

@@ -1,0 +1,644 @@
+"""The iDDS client side: reach iDDS, turn a compiled OUTDIR into an iDDS workflow, stage files.
+
+Why a wrapper around the iDDS/PanDA clients: they report failure in two different shapes
+and retry on their own terms, neither of which suits a command-line tool.
+
+- ``idds.client.clientmanager.ClientManager`` (direct, ``ClientManager(host=URL)``) never
+  raises: any exception becomes ``(False, "message")``.  Its REST layer retries a refused
+  connection 3 times with a random 0-30 s sleep, and waits up to 600 s for a reply.
+- The PanDA relay (``pandaclient.idds_api.get_api(...)``, what the reference plugin uses)
+  answers ``(status, (ok, result))``: ``status`` is panda-client's (0 = the relay answered),
+  ``ok`` the relay's, and ``result`` whatever the relayed ``ClientManager`` call returned,
+  so it may itself be ``(False, "message")``.
+
+`IddsClient` turns both into a result or one `RuntimeServiceError`, retries only what is
+worth retrying (`Failure`), within a bounded number of attempts and seconds, and stops at
+once on an auth failure.  Both transports decode replies with iDDS's own JSON loader, so
+results have the same types (enums, workflow objects) whichever way iDDS is reached.
+
+idds and panda-client are imported on first use: ``import compiler`` must work without them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import importlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import Failure, OutdirError, RuntimeServiceError, StagingError
+
+_LOG = logging.getLogger(__name__)
+
+# ----- failure classification ------------------------------------------------------------
+
+_AUTH = re.compile(
+    r"not allowed|is banned|no permission|permission denied|unauthori[sz]ed|forbidden"
+    r"|DN cannot be found|certificate proxy cannot be found|valid x509 proxy|oidc token"
+    r"|token is already expired"
+    r"|Authentication|CERTIFICATE_VERIFY_FAILED|SSL secure connection is required|\b40[13]\b",
+    re.IGNORECASE,
+)
+_UNREACHED = re.compile(
+    r"connection refused|failed to establish a new connection|name or service not known"
+    r"|name resolution|nodename nor servname|no route to host|network is unreachable|ConnectTimeout",
+    re.IGNORECASE,
+)
+_TRANSIENT = re.compile(
+    r"timed out|timeout|connection reset|connection aborted|remote end closed|broken pipe"
+    r"|bad gateway|service unavailable|gateway time-?out|internal server error|temporarily"
+    r"|\b50[0234]\b|max retries exceeded|connection exception|ConnectionError|RemoteDisconnected",
+    re.IGNORECASE,
+)
+
+
+def classify_failure(message: str, http_status: int | None = None) -> Failure:
+    """Why a call failed, from the HTTP status when known, else from the error text.
+
+    Auth is checked first: an untrusted certificate surfaces as a *connection* error in
+    both clients, and retrying it only delays the same answer.
+    """
+    if http_status is not None and http_status != 200:
+        if http_status in (401, 403):
+            return Failure.AUTH
+        return Failure.TRANSIENT if http_status >= 500 else Failure.REJECTED
+    if _AUTH.search(message):
+        return Failure.AUTH
+    if _UNREACHED.search(message):
+        return Failure.UNREACHED
+    if _TRANSIENT.search(message):
+        return Failure.TRANSIENT
+    return Failure.REJECTED
+
+
+def one_line(message: Any, limit: int = 300) -> str:
+    """An error text as one short line: iDDS puts the useful part after ``Details:``."""
+    text = str(message)
+    if "Details:" in text:
+        text = text.split("Details:", 1)[1]
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    """One call's outcome in a single shape: a result, or an error with its `Failure`."""
+
+    ok: bool
+    result: Any = None
+    error: str = ""
+    failure: Failure | None = None
+
+    @classmethod
+    def failed(cls, message: Any, http_status: int | None = None) -> Reply:
+        """A failed reply, classified from ``message`` (and the HTTP status if known)."""
+        text = str(message)
+        return cls(False, error=one_line(text), failure=classify_failure(text, http_status))
+
+
+def _is_error_pair(ret: Any) -> bool:
+    """``(False, "message")``: how ``ClientManager`` reports every exception."""
+    return isinstance(ret, list | tuple) and len(ret) == 2 and ret[0] is False and isinstance(ret[1], str)
+
+
+def unwrap_client_manager(ret: Any, http_status: int | None = None) -> Reply:
+    """Normalise a ``ClientManager`` return value (result, or ``(False, message)``)."""
+    if _is_error_pair(ret):
+        return Reply.failed(ret[1], http_status)
+    return Reply(True, result=ret)
+
+
+def unwrap_relay(ret: Any) -> Reply:
+    """Normalise a PanDA relay return value ``(status, (ok, result))``.
+
+    ``status != 0``: the relay was not reached or answered an HTTP error (the text is
+    all panda-client keeps).  ``ok`` False: the relay refused or failed.  Otherwise
+    ``result`` is the relayed ``ClientManager``'s return, which may still be an error.
+    """
+    if not isinstance(ret, list | tuple) or len(ret) != 2:
+        return Reply(
+            False,
+            error=f"unexpected reply from the PanDA relay: {one_line(repr(ret))}",
+            failure=Failure.REJECTED,
+        )
+    status, payload = ret
+    if status != 0:
+        return Reply.failed(f"PanDA relay: {payload}")
+    if not isinstance(payload, list | tuple) or len(payload) != 2:
+        return Reply(
+            False,
+            error=f"unexpected payload from the PanDA relay: {one_line(repr(payload))}",
+            failure=Failure.REJECTED,
+        )
+    ok, result = payload
+    if not ok:
+        return Reply.failed(result)
+    if isinstance(result, str) and "Authentication no permission" in result:
+        return Reply(False, error=one_line(result), failure=Failure.AUTH)
+    return unwrap_client_manager(result)
+
+
+# ----- transports ------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    """Makes one call to iDDS and says how it went; `IddsClient` does the retrying."""
+
+    description: str
+
+    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
+        """Call ``command`` (a ``ClientManager`` method name) with ``kwargs``."""
+        ...
+
+
+class DirectTransport:
+    """``ClientManager`` talking to an iDDS REST URL; records each reply's HTTP status.
+
+    The status comes from a ``requests`` response hook, because ``ClientManager`` keeps
+    only the text of an error, and "401" vs "503" is exactly what decides a retry.
+    """
+
+    def __init__(self, manager: Any, description: str) -> None:
+        self.manager = manager
+        self.description = description
+        self.last_status: int | None = None
+        manager.client.session.hooks["response"].append(self._record_status)
+
+    def _record_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.last_status = int(response.status_code)
+
+    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
+        """One ``ClientManager`` call; its ``(False, message)`` becomes a failed `Reply`."""
+        self.last_status = None
+        try:
+            ret = getattr(self.manager, command)(**kwargs)
+        except Exception as exc:  # ClientManager catches nearly everything; this is a backstop
+            ret = (False, f"{type(exc).__name__}: {exc}")
+        return unwrap_client_manager(ret, self.last_status)
+
+
+class RelayTransport:
+    """The PanDA relay (``pandaclient.idds_api``), as the reference plugin reaches iDDS.
+
+    panda-client waits up to 600 s for a reply and that cannot be changed from here; only
+    refused connections and error replies come back fast.
+    """
+
+    def __init__(self, api: Any, description: str) -> None:
+        self.api = api
+        self.description = description
+
+    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
+        """One relayed call, normalised with `unwrap_relay`."""
+        try:
+            ret = getattr(self.api, command)(**kwargs)
+        except Exception as exc:
+            return Reply.failed(f"{type(exc).__name__}: {exc}")
+        return unwrap_relay(ret)
+
+
+# ----- retrying client -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: attempts, exponential delays, a total time budget, a per-call timeout.
+
+    With the defaults a dead service is given up on after 4 attempts and 3.5 s of sleep;
+    no attempt starts once ``budget`` seconds have passed since the first.
+    """
+
+    attempts: int = 4
+    first_delay: float = 0.5
+    max_delay: float = 4.0
+    budget: float = 10.0
+    call_timeout: float = 30.0
+
+    def delays(self) -> list[float]:
+        """Sleep before attempt 2, 3, ...: doubling from ``first_delay``, capped."""
+        return [min(self.first_delay * 2**i, self.max_delay) for i in range(max(self.attempts - 1, 0))]
+
+    @classmethod
+    def from_config(cls, config: Any) -> RetryPolicy:
+        """``iddsRetryAttempts``, ``iddsRetryBudget``, ``iddsCallTimeout`` from a config, if set."""
+        values = {
+            "attempts": _config_value(config, "iddsRetryAttempts"),
+            "budget": _config_value(config, "iddsRetryBudget"),
+            "call_timeout": _config_value(config, "iddsCallTimeout"),
+        }
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if value not in (None, ""):
+                kwargs[key] = int(value) if key == "attempts" else float(value)
+        return cls(**kwargs)
+
+
+class IddsClient:
+    """iDDS calls that return results or raise one `RuntimeServiceError`.
+
+    ``sleep`` and ``clock`` are injectable so the retry logic is testable without waiting.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+
+    def call(self, command: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
+        """Call ``command`` until it succeeds, fails for good, or the policy runs out.
+
+        Unreached calls are always retried; transient ones only when ``idempotent`` (a
+        submit that timed out may have created the request).  Auth and rejected: no retry.
+        """
+        start = self._clock()
+        delays = iter(self.policy.delays())
+        attempt = 0
+        while True:
+            attempt += 1
+            reply = self.transport.call(command, kwargs)
+            if reply.ok:
+                return reply.result
+            retryable = reply.failure is Failure.UNREACHED or (
+                idempotent and reply.failure is Failure.TRANSIENT
+            )
+            delay = next(delays, None)
+            if not retryable or delay is None or self._clock() - start + delay > self.policy.budget:
+                raise self._give_up(command, reply, attempt)
+            _LOG.warning(
+                "iDDS %s failed (%s), retrying in %.1f s: %s", command, reply.failure, delay, reply.error
+            )
+            self._sleep(delay)
+
+    def _give_up(self, command: str, reply: Reply, attempts: int) -> RuntimeServiceError:
+        """The one-line error for a call that will not be tried again."""
+        kind = reply.failure or Failure.REJECTED
+        where = self.transport.description
+        if kind is Failure.AUTH:
+            text = f"iDDS {command} at {where}: not authorised: {reply.error}"
+        elif kind is Failure.REJECTED:
+            text = f"iDDS {command} at {where} refused: {reply.error}"
+        else:
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            text = f"iDDS {command} at {where} failed after {tries} ({kind}): {reply.error}"
+        return RuntimeServiceError(text, kind=kind, attempts=attempts)
+
+    def ping(self) -> dict[str, Any]:
+        """Check the service answers and accepts our credentials."""
+        result = self.call("ping")
+        if not (isinstance(result, Mapping) and result.get("Status") == "OK"):
+            raise RuntimeServiceError(
+                f"iDDS ping at {self.transport.description}: unexpected answer {result!r}"
+            )
+        return dict(result)
+
+    def submit(
+        self,
+        workflow: Any,
+        *,
+        max_request_length: int | None = None,
+        request_cache: str | os.PathLike[str] | None = None,
+    ) -> int:
+        """Submit ``workflow`` (split into steps first if it is too large); returns the request id."""
+        if max_request_length and request_cache is not None:
+            for step in split_for_submit(workflow, max_request_length, request_cache):
+                result = self.call(
+                    "submit", idempotent=False, workflow=step, username=None, use_dataset_name=False
+                )
+                if result != 0:
+                    raise RuntimeServiceError(
+                        f"iDDS submit of workflow step {step.step_name}: answered {result!r}"
+                    )
+        result = self.call(
+            "submit", idempotent=False, workflow=workflow, username=None, use_dataset_name=False
+        )
+        try:
+            return int(result)
+        except (TypeError, ValueError):
+            raise RuntimeServiceError(f"iDDS submit: answered {result!r} instead of a request id") from None
+
+    def get_requests(
+        self, request_id: int, *, with_detail: bool = False, with_metadata: bool = False
+    ) -> list[Any]:
+        """The request's rows (one per transform with ``with_detail``); ``[]`` if unknown."""
+        result = self.call(
+            "get_requests", request_id=request_id, with_detail=with_detail, with_metadata=with_metadata
+        )
+        return list(result or [])
+
+    def abort(self, request_id: int) -> list[str]:
+        """Register an abort of the request; returns iDDS's messages."""
+        return _command_messages("abort", request_id, self.call("abort", request_id=request_id))
+
+    def retry(self, request_id: int) -> list[str]:
+        """Register a retry (resume) of the request; returns iDDS's messages."""
+        return _command_messages("retry", request_id, self.call("retry", request_id=request_id))
+
+
+def _command_messages(command: str, request_id: int, result: Any) -> list[str]:
+    """Check an abort/retry answer ``[[status, {"status", "message"}], ...]``; raise on refusal.
+
+    iDDS answers an unknown id with status -1 "No match requests" rather than an error.
+    """
+    entries = result if isinstance(result, list | tuple) else [result]
+    messages = []
+    for entry in entries:
+        body = entry[1] if isinstance(entry, list | tuple) and len(entry) == 2 else entry
+        status = body.get("status") if isinstance(body, Mapping) else None
+        message = body.get("message", str(body)) if isinstance(body, Mapping) else str(body)
+        if status not in (0, None):
+            raise RuntimeServiceError(f"iDDS {command} of request {request_id} refused: {message}")
+        messages.append(str(message))
+    return messages
+
+
+# ----- building a client -----------------------------------------------------------------
+
+
+def _import(module: str) -> Any:
+    """Import an idds/panda-client module, or explain which extra is missing.
+
+    ``IDDS_CLIENT_MODE=1`` first: with idds-server installed alongside, idds would
+    otherwise believe it runs inside a server and demand a server config at import.
+    """
+    os.environ.setdefault("IDDS_CLIENT_MODE", "1")
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RuntimeServiceError(
+            f"{module} cannot be imported ({exc}); install panda-compile[panda]", kind=Failure.CONFIG
+        ) from exc
+
+
+def _config_value(config: Any, key: str) -> Any:
+    """``key`` from a BpsConfig-like object (``search``), a mapping, or None."""
+    if config is None:
+        return None
+    if hasattr(config, "search"):
+        found, value = config.search(key, opt={"default": None})
+        return value if found else None
+    if isinstance(config, Mapping):
+        return config.get(key)
+    return None
+
+
+def direct_transport(url: str, headers: Mapping[str, str] | None, policy: RetryPolicy) -> DirectTransport:
+    """A ``ClientManager`` at ``url``, with its own slow retry loop turned off.
+
+    ``IDDS_HOST`` would silently win over ``host=``, so the URL is set again afterwards.
+    ``headers`` are added to every request (a test server's x509-over-headers identity).
+    """
+    clientmanager = _import("idds.client.clientmanager")
+    manager = clientmanager.ClientManager(host=url, timeout=policy.call_timeout)
+    try:
+        manager.setup_client()
+    except Exception as exc:
+        raise RuntimeServiceError(
+            f"cannot set up the iDDS client for {url}: {one_line(exc)}", kind=classify_failure(str(exc))
+        ) from exc
+    manager.host = url
+    manager.client.host = url
+    manager.client.retries = 1
+    if headers:
+        manager.client.session.headers.update(headers)
+    return DirectTransport(manager, url)
+
+
+def relay_transport(idds_host: str | None) -> RelayTransport:
+    """panda-client's relay, pointed at ``$PANDA_URL_SSL`` (or ``$PANDA_URL``) as of now.
+
+    panda-client reads those variables once, when first imported; they are re-read here
+    so a value set later (a test, a wrapper script) is honoured.
+    """
+    relay = os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL")
+    if not relay:
+        raise RuntimeServiceError(
+            "no PanDA relay configured: set PANDA_URL_SSL or PANDA_URL", kind=Failure.CONFIG
+        )
+    try:
+        panda_client = _import("pandaclient.Client")
+    except RuntimeServiceError:
+        raise
+    except Exception as exc:  # it resolves the cache host at import unless PANDA_BEHIND_REAL_LB is set
+        raise RuntimeServiceError(
+            f"panda-client failed to start ({one_line(exc)}); is PANDA_BEHIND_REAL_LB needed?",
+            kind=Failure.UNREACHED,
+        ) from exc
+    panda_client.baseURLSSL = relay
+    if os.environ.get("PANDA_URL"):
+        panda_client.baseURL = os.environ["PANDA_URL"]
+    idds_api = _import("pandaclient.idds_api")
+    utils = _import("idds.common.utils")
+    api = idds_api.get_api(
+        utils.json_dumps, idds_host=idds_host, compress=True, manager=True, loader=utils.json_loads
+    )
+    target = f" -> {idds_host}" if idds_host else ""
+    return RelayTransport(api, f"PanDA relay {relay}{target}")
+
+
+def client_from_config(
+    config: Any = None,
+    *,
+    url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    policy: RetryPolicy | None = None,
+) -> IddsClient:
+    """An `IddsClient`: direct to ``url`` if given, else through the PanDA relay.
+
+    The relay is what ``bps submit`` uses (``PANDA_URL_SSL``/``PANDA_URL``; the config's
+    ``iddsServer`` picks the iDDS instance behind it).  Without a relay, ``$IDDS_HOST``
+    is used directly.  ``config`` may also set ``iddsRetryAttempts``/``iddsRetryBudget``/
+    ``iddsCallTimeout``.
+    """
+    policy = policy or RetryPolicy.from_config(config)
+    if url:
+        return IddsClient(direct_transport(url, headers, policy), policy)
+    if os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"):
+        return IddsClient(relay_transport(_config_value(config, "iddsServer")), policy)
+    if os.environ.get("IDDS_HOST"):
+        return IddsClient(direct_transport(os.environ["IDDS_HOST"], headers, policy), policy)
+    raise RuntimeServiceError(
+        "no iDDS service configured: set PANDA_URL_SSL/PANDA_URL (PanDA relay) or IDDS_HOST,"
+        " or give an iDDS URL",
+        kind=Failure.CONFIG,
+    )
+
+
+# ----- OUTDIR -> iDDS workflow -----------------------------------------------------------
+
+_REQUIRED_TASK_KEYS = ("name", "dependency_tasks", "jobs_file", "work")
+
+
+def load_workflow_document(outdir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``OUTDIR/workflow.json``, checked for what building the iDDS workflow needs."""
+    path = Path(outdir) / "workflow.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OutdirError(f"{path}: cannot read the compiled workflow ({exc})") from exc
+    problems = [
+        f"task #{i} ({t.get('name', '?')}) lacks '{key}'"
+        for i, t in enumerate(doc.get("tasks", []))
+        for key in _REQUIRED_TASK_KEYS
+        if key not in t
+    ]
+    if not doc.get("name") or not doc.get("tasks"):
+        problems.insert(0, "no 'name' or no 'tasks'")
+    names = {t.get("name") for t in doc.get("tasks", [])}
+    wanted = [doc["final_task"]] if doc.get("final_task") else []
+    problems += [
+        f"unknown task '{n}' in final_task/release_after"
+        for n in wanted + doc.get("release_after", [])
+        if n not in names
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise OutdirError(f"{path}: {problems[0]}{more}; compile the workflow again")
+    return doc
+
+
+def read_dependency_map(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """A ``jobs/<task>.jsonl`` file: one dependency-map entry per line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise OutdirError(f"{path}: cannot read the dependency map ({exc})") from exc
+
+
+def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
+    """The iDDS ``Workflow`` of a compiled OUTDIR, built as the reference plugin builds it.
+
+    Works are added in ``workflow.json`` order; a final task gets an ``AndCondition``
+    releasing it once every ``release_after`` work is terminated.
+    """
+    doc = load_workflow_document(outdir)
+    workflow_module = _import("idds.workflowv2.workflow")
+    work_class = _import("idds.doma.workflowv2.domapandawork").DomaPanDAWork
+    workflow = workflow_module.Workflow(name=doc["name"])
+    final = doc.get("final_task")
+    works: dict[str, Any] = {}
+    for task in doc["tasks"]:
+        dependency_map = read_dependency_map(Path(outdir) / task["jobs_file"])
+        kwargs = {k: v for k, v in task["work"].items() if k != "task_name"}
+        work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)
+        if task["name"] != final or task["dependency_tasks"]:
+            work.dependency_tasks = list(task["dependency_tasks"])
+        workflow.add_work(work)
+        works[task["name"]] = work
+    if final:
+        conditions = [works[name].is_terminated for name in doc.get("release_after", [])]
+        workflow.add_condition(workflow_module.AndCondition(conditions=conditions, true_works=[works[final]]))
+    return workflow
+
+
+def split_for_submit(workflow: Any, max_request_length: int, cache_dir: str | os.PathLike[str]) -> list[Any]:
+    """The workflow steps to upload before ``workflow`` itself (``[]`` if it is small enough).
+
+    iDDS's own ``split_workflow_to_steps`` moves large dependency maps to files under
+    ``cache_dir`` and marks ``workflow`` as having steps, so submitting it afterwards sends
+    only references.  Call it once per workflow object.
+    """
+    os.makedirs(cache_dir, exist_ok=True)
+    steps = workflow.split_workflow_to_steps(
+        request_cache=str(cache_dir), max_request_length=max_request_length
+    )
+    return list(steps or [])
+
+
+# ----- staging files ---------------------------------------------------------------------
+
+SMALL_FILE = 16 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class StageReport:
+    """What `stage_files` did, by destination URI."""
+
+    copied: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+
+def _stage_pairs(files: Mapping[str, str], dest: Any, resource_path: Any) -> list[tuple[Any, Any]]:
+    """(source, target) per file; a directory lands as ``dest/<dirname>/<file>`` (as the reference)."""
+    pairs = []
+    for local in files.values():
+        source = resource_path(local)
+        base = os.path.basename(os.path.normpath(source.ospath if source.isLocal else source.path))
+        if source.isLocal and os.path.isdir(source.ospath):
+            folder = dest.join(base, forceDirectory=True)
+            for found in resource_path.findFileResources([source.ospath]):
+                pairs.append((found, folder.join(found.basename(), forceDirectory=False)))
+        else:
+            pairs.append((source, dest.join(base, forceDirectory=False)))
+    return pairs
+
+
+def _digest(resource: Any) -> str:
+    """md5 of a resource's bytes, streamed (for files too large to compare in memory)."""
+    md5 = hashlib.md5()
+    with resource.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            md5.update(block)
+    return md5.hexdigest()
+
+
+def same_content(source: Any, target: Any) -> bool:
+    """True if ``target`` exists with ``source``'s bytes (size first, then bytes or md5)."""
+    if not target.exists():
+        return False
+    size = source.size()
+    if size != target.size():
+        return False
+    if size <= SMALL_FILE:
+        return bool(source.read() == target.read())
+    return _digest(source) == _digest(target)
+
+
+def _stage_one(source: Any, target: Any) -> bool:
+    """Copy one file unless already there; True if copied."""
+    if same_content(source, target):
+        return False
+    target.transfer_from(source, transfer="copy", overwrite=True)
+    return True
+
+
+def stage_files(files: Mapping[str, str], dest_uri: str, max_workers: int = 10) -> StageReport:
+    """Copy the files to pre-stage to ``dest_uri`` (``fileDistributionEndPoint``) in parallel.
+
+    Files already there with the same content are skipped, so a resubmission copies only
+    what changed.  Every failure is collected; one `StagingError` names the first.
+    """
+    resource_path = importlib.import_module("lsst.resources").ResourcePath
+    dest = resource_path(dest_uri, forceDirectory=True)
+    pairs = _stage_pairs(files, dest, resource_path)
+    dest.exists()  # instantiate S3 clients in this thread; boto3 client creation is not thread-safe
+    report, errors = StageReport(), []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        futures = {pool.submit(_stage_one, src, dst): (src, dst) for src, dst in pairs}
+        for future in concurrent.futures.as_completed(futures):
+            src, dst = futures[future]
+            try:
+                (report.copied if future.result() else report.skipped).append(str(dst))
+            except Exception as exc:
+                errors.append(f"{src} -> {dst}: {one_line(exc)}")
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise StagingError(f"cannot stage files to {dest_uri}: {errors[0]}{more}")
+    report.copied.sort()
+    report.skipped.sort()
+    return report
