@@ -16,6 +16,7 @@ ctrl_bps API that both the real class and `compiler.load.model` provide. Cost ma
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import operator
 from collections.abc import Callable, Hashable, Iterator
@@ -41,6 +42,7 @@ class _Interner:
         self.attrs: dict[tuple[Any, ...], JobAttrs] = {}
         self.execs: dict[int, Exec | None] = {}
         self.commands: dict[tuple[int, str | None], Command] = {}
+        self.converters: list[_JobConverter] = []  # one per (sub)graph, for `complete`
         self.files: dict[int, File] = {}
         self.file_tuples: dict[tuple[int, ...], tuple[File, ...]] = {}
         self._keep: list[Any] = []  # keep source objects alive while their id() is a key
@@ -129,23 +131,38 @@ class _JobConverter:
 
     def __init__(self, gw: Any, interner: _Interner) -> None:
         self.interner = interner
+        self.gw = gw
         self.inputs_of = _files_getter(gw, "_inputs", "get_job_inputs")
         self.outputs_of = _files_getter(gw, "_outputs", "get_job_outputs")
 
     def __call__(self, node: Any) -> Job:
-        """One payload job as an IR Job (it shares dicts with the source: read-only)."""
-        interner, name = self.interner, node.name
-        cmdvals, environment = node.cmdvals, node.environment
+        """One payload job as an IR Job, details left to `complete` (shares cmdvals: read-only)."""
+        cmdvals = node.cmdvals
         return Job(
-            name,
+            node.name,
             node.label,
             NodeKind.JOB,
-            interner.command(node.executable, node.arguments),
+            self.interner.command(node.executable, node.arguments),
             cmdvals if cmdvals is not None else {},
-            environment if environment is not None else {},
-            interner.job_attrs(_get_attrs(node)),
-            interner.file_tuple(self.inputs_of(name)),
-            interner.file_tuple(self.outputs_of(name)),
+            source=node,
+        )
+
+    def owns(self, node: Any) -> bool:
+        """Whether `node` is a job of this converter's graph (files are looked up per graph)."""
+        name = node.name
+        return name in self.gw and self.gw.nodes[name].get("job") is node
+
+    def complete(self, job: Job) -> Job:
+        """`job` with its environment, attributes and files read from its source node."""
+        node, interner = job.source, self.interner
+        environment = node.environment
+        return dataclasses.replace(
+            job,
+            environment=environment if environment is not None else {},
+            attrs=interner.job_attrs(_get_attrs(node)),
+            inputs=interner.file_tuple(self.inputs_of(node.name)),
+            outputs=interner.file_tuple(self.outputs_of(node.name)),
+            source=None,
         )
 
 
@@ -175,6 +192,7 @@ def ingest_graph(gw: Any, interner: _Interner | None = None) -> Graph:
     """The job graph of a GenericWorkflow (or of a group inside one)."""
     interner = interner or _Interner()
     convert_job = _JobConverter(gw, interner)
+    interner.converters.append(convert_job)
     names: list[str] = []
     jobs: list[Job] = []
     for name, node in gw.nodes(data="job"):
@@ -204,7 +222,7 @@ def ingest(gw: Any, options: Options | None = None) -> Workflow:
             if hasattr(final, "nodes") and not hasattr(final, "executable"):
                 final_is_workflow = True
             else:
-                final_job = _JobConverter(gw, interner)(final)
+                final_job = interner.converters[0].complete(interner.converters[0](final))
     run_attrs: dict[Hashable, Any] = dict(getattr(gw, "run_attrs", None) or {})
     return Workflow(
         name=gw.name,
@@ -213,4 +231,19 @@ def ingest(gw: Any, options: Options | None = None) -> Workflow:
         final_job=final_job,
         run_attrs=run_attrs,
         final_is_workflow=final_is_workflow,
+        completer=_completer(interner),
     )
+
+
+def _completer(interner: _Interner) -> Callable[[Job], Job]:
+    """Completes jobs of any (sub)graph: each converter knows its own graph's file mappings."""
+    by_node: dict[int, _JobConverter] = {}
+
+    def complete(job: Job) -> Job:
+        converter = by_node.get(id(job.source))
+        if converter is None:
+            converter = next(c for c in interner.converters if c.owns(job.source))
+            by_node[id(job.source)] = converter
+        return converter.complete(job)
+
+    return complete

@@ -15,9 +15,9 @@ def first_job(wf: Workflow, task: Task) -> Job:
     """
     if task.is_final:
         assert wf.final_job is not None
-        return wf.final_job
+        return wf.complete(wf.final_job)
     assert wf.graph is not None
-    return wf.graph.jobs[task.jobs[0]]
+    return wf.complete(wf.graph.jobs[task.jobs[0]])
 
 
 def submit_file(wf: Workflow, name: str) -> str:

@@ -44,7 +44,7 @@ _AUTH = re.compile(
     r"not allowed|is banned|no permission|permission denied|unauthori[sz]ed|forbidden"
     r"|DN cannot be found|certificate proxy cannot be found|valid x509 proxy|oidc token"
     r"|token is already expired"
-    r"|Authentication|CERTIFICATE_VERIFY_FAILED|SSL secure connection is required|\b40[13]\b",
+    r"|Authentication|CERTIFICATE_VERIFY_FAILED|SSL secure connection is required",
     re.IGNORECASE,
 )
 _UNREACHED = re.compile(
@@ -55,7 +55,7 @@ _UNREACHED = re.compile(
 _TRANSIENT = re.compile(
     r"timed out|timeout|connection reset|connection aborted|remote end closed|broken pipe"
     r"|bad gateway|service unavailable|gateway time-?out|internal server error|temporarily"
-    r"|\b50[0234]\b|max retries exceeded|connection exception|ConnectionError|RemoteDisconnected",
+    r"|max retries exceeded|connection exception|ConnectionError|RemoteDisconnected",
     re.IGNORECASE,
 )
 
@@ -212,8 +212,10 @@ class RelayTransport:
 class RetryPolicy:
     """How hard to try: attempts, exponential delays, a total time budget, a per-call timeout.
 
-    With the defaults a dead service is given up on after 4 attempts and 3.5 s of sleep;
-    no attempt starts once ``budget`` seconds have passed since the first.
+    With the defaults a refused connection is given up on after 4 attempts and 3.5 s of
+    sleep.  No retry starts once ``budget`` seconds have passed since the first attempt, so
+    a hung service costs at most about ``call_timeout + budget`` (direct transport; the
+    relay's own timeout is panda-client's 600 s).
     """
 
     attempts: int = 4
@@ -277,14 +279,17 @@ class IddsClient:
                 idempotent and reply.failure is Failure.TRANSIENT
             )
             delay = next(delays, None)
-            if not retryable or delay is None or self._clock() - start + delay > self.policy.budget:
-                raise self._give_up(command, reply, attempt)
+            elapsed = self._clock() - start
+            if not retryable or delay is None or elapsed + delay > self.policy.budget:
+                raise self._give_up(command, reply, attempt, elapsed, idempotent)
             _LOG.warning(
                 "iDDS %s failed (%s), retrying in %.1f s: %s", command, reply.failure, delay, reply.error
             )
             self._sleep(delay)
 
-    def _give_up(self, command: str, reply: Reply, attempts: int) -> RuntimeServiceError:
+    def _give_up(
+        self, command: str, reply: Reply, attempts: int, elapsed: float, idempotent: bool
+    ) -> RuntimeServiceError:
         """The one-line error for a call that will not be tried again."""
         kind = reply.failure or Failure.REJECTED
         where = self.transport.description
@@ -293,8 +298,11 @@ class IddsClient:
         elif kind is Failure.REJECTED:
             text = f"iDDS {command} at {where} refused: {reply.error}"
         else:
-            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-            text = f"iDDS {command} at {where} failed after {tries} ({kind}): {reply.error}"
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s"
+            reason = "cannot connect" if kind is Failure.UNREACHED else "no good answer"
+            text = f"iDDS {command} at {where} failed after {tries} ({reason}): {reply.error}"
+            if kind is Failure.TRANSIENT and not idempotent:
+                text += " [it may have been applied: check before repeating it]"
         return RuntimeServiceError(text, kind=kind, attempts=attempts)
 
     def ping(self) -> dict[str, Any]:
@@ -316,9 +324,8 @@ class IddsClient:
         """Submit ``workflow`` (split into steps first if it is too large); returns the request id."""
         if max_request_length and request_cache is not None:
             for step in split_for_submit(workflow, max_request_length, request_cache):
-                result = self.call(
-                    "submit", idempotent=False, workflow=step, username=None, use_dataset_name=False
-                )
+                # re-uploading a step rewrites the same files on the server: safe to retry
+                result = self.call("submit", workflow=step, username=None, use_dataset_name=False)
                 if result != 0:
                     raise RuntimeServiceError(
                         f"iDDS submit of workflow step {step.step_name}: answered {result!r}"
@@ -535,7 +542,10 @@ def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
     for task in doc["tasks"]:
         dependency_map = read_dependency_map(Path(outdir) / task["jobs_file"])
         kwargs = {k: v for k, v in task["work"].items() if k != "task_name"}
-        work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)
+        try:
+            work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)
+        except (TypeError, ValueError) as exc:  # a key this idds-doma does not know, a bad map entry
+            raise OutdirError(f"task {task['name']}: DomaPanDAWork refused its arguments: {exc}") from exc
         if task["name"] != final or task["dependency_tasks"]:
             work.dependency_tasks = list(task["dependency_tasks"])
         workflow.add_work(work)
