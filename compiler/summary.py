@@ -35,5 +35,11 @@ def summarize(wf: Workflow, timings: dict[str, float] | None = None) -> str:
         total = sum(timings.values())
         parts = [f"{name} {sec:.3f}s" for name, sec in timings.items()]
         lines.append(f"  time {total:.2f}s:")
-        lines += textwrap.wrap(", ".join(parts), width=88, initial_indent="    ", subsequent_indent="    ")
+        lines += textwrap.wrap(
+            ", ".join(parts),
+            width=88,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
     return "\n".join(lines)
