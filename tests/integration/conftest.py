@@ -7,6 +7,7 @@ built (no package registry), the tests that need it are skipped with the reason.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# This process is an iDDS *client*; with idds-server installed alongside, idds would
+# otherwise want a server config at import time.
+os.environ.setdefault("IDDS_CLIENT_MODE", "1")
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
@@ -59,3 +63,8 @@ def live_idds(
 def factory_outdir(reference, workflows, tmp_path_factory: pytest.TempPathFactory):
     """(OUTDIR, reference summary) for ``make_workflow(300)``: 6 tasks, final task included."""
     return outdir_factory.reference_outdir(reference, workflows, tmp_path_factory.mktemp("factory"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``integration`` marker (``-m "not integration"`` skips the server tests)."""
+    config.addinivalue_line("markers", "integration: needs a real iDDS server on 127.0.0.1 (own venv)")

@@ -152,10 +152,10 @@ def _build_venv(venv: Path, timeout: float) -> None:
 def write_server_config(root: Path, port: int) -> tuple[Path, Path]:
     """Write ``idds.cfg`` and ``auth.cfg`` under ``root``; returns their paths.
 
-    Everything lives under ``root`` (logs, SQLite file, cacher dir) so a session leaves
+    Everything lives under ``root`` (logs, SQLite file, cacher dir, step storage) so a session leaves
     nothing behind and never reads a config from the venv or ``/etc``.
     """
-    for sub in ("logs", "cacher"):
+    for sub in ("logs", "cacher", "additional_storage"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     idds_cfg = root / "idds.cfg"
     idds_cfg.write_text(
@@ -163,6 +163,8 @@ def write_server_config(root: Path, port: int) -> tuple[Path, Path]:
         f"logdir = {root / 'logs'}\n\n"
         f"[database]\ndefault = sqlite:///{root / 'idds.db'}\n\n"
         f"[rest]\nhost = http://127.0.0.1:{port}/idds\ncacher_dir = {root / 'cacher'}\n"
+        # where uploaded workflow steps (large dependency maps) go; the default is /tmp
+        f"additional_storage = {root / 'additional_storage'}\n"
     )
     auth_cfg = root / "auth.cfg"
     auth_cfg.write_text(
@@ -204,6 +206,11 @@ class IddsServer:
     def db_path(self) -> Path:
         """The SQLite database (kept across ``stop``/``start``)."""
         return self.root / "idds.db"
+
+    @property
+    def additional_storage(self) -> Path:
+        """Where the server stores the works' data uploaded as workflow steps."""
+        return self.root / "additional_storage"
 
     @property
     def log_path(self) -> Path:

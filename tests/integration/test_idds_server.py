@@ -88,8 +88,10 @@ def test_submit_then_read_back_works_and_condition(live_idds: IddsServer) -> Non
     assert isinstance(request_id, int), request_id
 
     detail = manager.get_requests(request_id=request_id, with_detail=True)
-    assert [row["request_id"] for row in detail] == [request_id]
-    assert detail[0]["name"] == "it_three_works"
+    assert [row["name"] for row in detail] == ["it_three_works"]
+    # Before any transform exists (no iDDS agents here) the detail row comes from an outer
+    # join and its request_id is None: report code must not rely on it.
+    assert detail[0]["request_id"] in (None, request_id)
     assert detail[0]["username"] == "panda-compile-tester"
 
     (row,) = manager.get_requests(request_id=request_id, with_metadata=True)

@@ -1,0 +1,1 @@
+"""Tests of the runtime side (iDDS client, staging) that need no server."""
