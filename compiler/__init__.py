@@ -20,6 +20,7 @@ _PUBLIC = {
     "compile_workflow": "api",
     "write_outdir": "api",
     "load_generic_workflow": "load",
+    "PanDAService": "plugin",
     "CompileError": "errors",
     "ConfigError": "errors",
     "LoadError": "errors",
