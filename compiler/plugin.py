@@ -168,7 +168,7 @@ class PanDAService(_ServiceBase):
         if not wms_workflow_id:
             return [], "Run summary not implemented yet, use 'bps report --id <workflow_id>' instead"
         run = report(int(wms_workflow_id), self.config, exit_codes=return_exit_codes)
-        if run is None or getattr(run, "message", "") and not getattr(run, "per_label", None):
+        if run is None or (getattr(run, "message", "") and not getattr(run, "per_label", None)):
             return [], getattr(run, "message", "") or f"No records found for workflow id '{wms_workflow_id}'"
         return [_run_report(run)], run.message or ""
 
