@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..cmdline import EmbedError, embed_static_values, environment_prefix, wrap_for_decoder
-from ..errors import PassError, job_problem
+from ..errors import PassError
 from ..ir import Job, Task, Workflow
-from .base import capped
-from .payload_common import first_job
+from .payload_common import TaskProblem, update_tasks
 
 
 def distribution_end_point(wf: Workflow, label: str) -> str:
@@ -59,25 +58,17 @@ class CommandLines:
     description: ClassVar[str] = "embed static values, hex-encode, wrap in runnerCommand"
 
     def run(self, wf: Workflow) -> Workflow:
-        assert wf.tasks is not None
         runner = wf.options.payload.runner_command
         if not runner:
             raise PassError("config key 'runnerCommand' is missing: it is the PanDA job's executable")
-        problems: list[str] = []
 
-        def with_command(task: Task) -> Task:
-            job = first_job(wf, task)
+        def with_command(task: Task, job: Job) -> Task:
             try:
                 command = embedded_command(wf, job)
                 end_point = distribution_end_point(wf, task.label)
             except EmbedError as exc:
-                problems.append(job_problem(job.name, job.label, str(exc)))
-                return task
+                raise TaskProblem(str(exc)) from None
             executable = wrap_for_decoder(runner, command, end_point, task.files, task.direct_io)
             return dataclasses.replace(task, command_line=command, executable=executable)
 
-        tasks = tuple(with_command(t) for t in wf.tasks)
-        final = with_command(wf.final_task) if wf.final_task is not None else None
-        if problems:
-            raise PassError(capped(problems))
-        return wf.replace(tasks=tasks, final_task=final)
+        return update_tasks(wf, with_command)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
+from ..errors import PassError, job_problem
 from ..ir import Job, Task, Workflow
+from .base import capped
+
+
+class TaskProblem(ValueError):
+    """Raised by a per-task update: this task's first job cannot be turned into a task."""
 
 
 def first_job(wf: Workflow, task: Task) -> Job:
@@ -26,3 +33,27 @@ def submit_file(wf: Workflow, name: str) -> str:
 
 
 QNODE_MAP_FILE = "qnode_map.json"
+
+
+def update_tasks(wf: Workflow, update: Callable[[Task, Job], Task]) -> Workflow:
+    """Apply `update(task, first job)` to every task, the final one included.
+
+    Problems (`TaskProblem`) are collected over all tasks and raised once, each naming
+    the job it comes from.
+    """
+    assert wf.tasks is not None
+    problems: list[str] = []
+
+    def one(task: Task) -> Task:
+        job = first_job(wf, task)
+        try:
+            return update(task, job)
+        except TaskProblem as exc:
+            problems.append(job_problem(job.name, job.label, str(exc)))
+            return task
+
+    tasks = tuple(one(t) for t in wf.tasks)
+    final = one(wf.final_task) if wf.final_task is not None else None
+    if problems:
+        raise PassError(capped(problems))
+    return wf.replace(tasks=tasks, final_task=final)

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..ir import Task, Workflow
-from .payload_common import QNODE_MAP_FILE, first_job, submit_file
+from ..ir import Job, Task, Workflow
+from .payload_common import QNODE_MAP_FILE, submit_file, update_tasks
 
 
 @functools.lru_cache(maxsize=4096)
@@ -25,9 +25,8 @@ def _is_dir(uri: str) -> bool:
     return os.path.isdir(uri)
 
 
-def task_files(wf: Workflow, task: Task) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """(files as (key, uri) in staging order, direct-IO keys) of one task."""
-    job = first_job(wf, task)
+def task_files(wf: Workflow, task: Task, job: Job) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(files as (key, uri) in staging order, direct-IO keys) of one task, first job `job`."""
     payload = wf.options.payload
     files: dict[str, str] = {}
     executable = job.command.executable
@@ -56,11 +55,8 @@ class TaskFiles:
     description: ClassVar[str] = "files each task needs staged, and its direct-IO set"
 
     def run(self, wf: Workflow) -> Workflow:
-        assert wf.tasks is not None
-
-        def with_files(task: Task) -> Task:
-            files, direct_io = task_files(wf, task)
+        def with_files(task: Task, job: Job) -> Task:
+            files, direct_io = task_files(wf, task, job)
             return dataclasses.replace(task, files=files, direct_io=direct_io)
 
-        final = with_files(wf.final_task) if wf.final_task is not None else None
-        return wf.replace(tasks=tuple(with_files(t) for t in wf.tasks), final_task=final)
+        return update_tasks(wf, with_files)

@@ -18,10 +18,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import PassError, job_problem
 from ..ir import Job, Task, Work, Workflow
-from .base import capped
-from .payload_common import first_job
+from .payload_common import TaskProblem, update_tasks
 
 DEFAULT_RSS = 1024
 DEFAULT_RSS_MAX = 512000
@@ -49,15 +47,11 @@ NUMERIC_ATTRS = {
 }
 
 
-class _BadValue(ValueError):
-    pass
-
-
 def _check_numbers(job: Job) -> None:
     for attr, key in NUMERIC_ATTRS.items():
         value = getattr(job.attrs, attr)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise _BadValue(f"{attr} ({key}) must be a number, got {value!r}")
+            raise TaskProblem(f"{attr} ({key}) must be a number, got {value!r}")
 
 
 def _priority(job: Job) -> int:
@@ -67,7 +61,7 @@ def _priority(job: Job) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise _BadValue(f"priority must be an integer, got {value!r}") from None
+        raise TaskProblem(f"priority must be an integer, got {value!r}") from None
 
 
 def _event_service(wf: Workflow, task: Task, job: Job) -> tuple[bool, int]:
@@ -94,9 +88,8 @@ def _walltime(job: Job, es: bool, max_payloads: int, wms_walltime: Any) -> Any:
     return walltime or DEFAULT_WALLTIME
 
 
-def task_work(wf: Workflow, task: Task) -> Work:
-    """The DomaPanDAWork keyword arguments of one task."""
-    job = first_job(wf, task)
+def task_work(wf: Workflow, task: Task, job: Job) -> Work:
+    """The DomaPanDAWork keyword arguments of one task, whose first job is `job`."""
     _check_numbers(job)
     attrs, label_options = job.attrs, wf.options.labels[task.label]
     rss = attrs.request_memory or DEFAULT_RSS
@@ -142,19 +135,4 @@ class TaskParams:
     description: ClassVar[str] = "memory, retries, site, cloud, queue, priority, cores, walltime, types, ES"
 
     def run(self, wf: Workflow) -> Workflow:
-        assert wf.tasks is not None
-        problems: list[str] = []
-
-        def with_work(task: Task) -> Task:
-            try:
-                return dataclasses.replace(task, work=task_work(wf, task))
-            except _BadValue as exc:
-                job = first_job(wf, task)
-                problems.append(job_problem(job.name, job.label, str(exc)))
-                return task
-
-        tasks = tuple(with_work(t) for t in wf.tasks)
-        final = with_work(wf.final_task) if wf.final_task is not None else None
-        if problems:
-            raise PassError(capped(problems))
-        return wf.replace(tasks=tasks, final_task=final)
+        return update_tasks(wf, lambda task, job: dataclasses.replace(task, work=task_work(wf, task, job)))
