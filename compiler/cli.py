@@ -92,9 +92,16 @@ def main() -> None:
     "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@click.option(
+    "--templates",
+    "templates",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of templates replacing the bundled ones of the same name (config: pandaCompileTemplates).",
+)
 def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any) -> None:
     """Compile WORKFLOW (a GenericWorkflow pickle, URI or BPS submit folder) into OUTDIR."""
-    from .api import compile_workflow, write_outdir
+    from .api import compile_workflow
     from .dump import dump_ir
     from .passes.pipeline import PASSES
     from .summary import summarize
@@ -119,7 +126,7 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
             )
             if flags["stop_after"]:
                 return
-            write_outdir(compiled, outdir, force=flags["force"])
+            _write(compiled, workflow, config, outdir, flags)
         except CompileError as exc:
             raise _fail(exc) from None
         except KeyboardInterrupt:
@@ -131,6 +138,64 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
     # The process ends here: spare it the interpreter's final garbage collection over
     # every job object (seconds at 10^6 jobs); the OS reclaims the memory anyway.
     gc.freeze()
+
+
+def _write(compiled: Any, workflow: str, config: str | None, outdir: str, flags: dict[str, Any]) -> None:
+    """Write OUTDIR with the pickle's digest as input digest and the site's templates, if any.
+
+    Like `api.write_outdir` (timed, GC paused), plus what only the CLI knows: which file
+    the workflow came from. Templates: --templates, else the config's pandaCompileTemplates.
+    """
+    from .api import resolve_inputs
+    from .emit.provenance import pickle_digest
+    from .emit.writer import configured_templates, write_outdir
+    from .load.ingest import gc_paused
+
+    start = time.perf_counter()
+    pickle_path, _ = resolve_inputs(workflow, config)
+    templates = flags["templates"] or configured_templates(compiled.config)
+    with gc_paused():
+        write_outdir(
+            compiled.workflow,
+            outdir,
+            force=flags["force"],
+            input_digest=pickle_digest(pickle_path),
+            templates_dir=templates,
+        )
+    compiled.timings["write"] = time.perf_counter() - start
+
+
+@main.command("check")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+def check_command(outdir: str) -> None:
+    """Validate a compiled OUTDIR: schemas and cross-document consistency (exit 1 on problems)."""
+    from .check import check_outdir
+
+    problems = check_outdir(outdir)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {outdir}", err=True)
+        sys.exit(1)
+    click.echo(f"{outdir}: OK")
+
+
+@main.command("diff")
+@click.argument("old", type=click.Path(exists=True, file_okay=False))
+@click.argument("new", type=click.Path(exists=True, file_okay=False))
+@click.option("--max-jobs", default=5, show_default=True, help="Example job names shown per move.")
+def diff_command(old: str, new: str, max_jobs: int) -> None:
+    """What changed between two compiled folders (exit 0: none, 1: some, 2: unreadable)."""
+    from .diff import diff_outdirs
+
+    try:
+        differences = diff_outdirs(old, new, examples=max_jobs)
+    except CompileError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    for difference in differences:
+        click.echo(str(difference))
+    sys.exit(1 if differences else 0)
 
 
 @main.command("passes")

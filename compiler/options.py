@@ -144,6 +144,15 @@ def _label_options(config: Any, label: str) -> LabelOptions:
     )
 
 
+def _max_name_length() -> int:
+    """iDDS refuses longer dependency-map names; it honours IDDS_MAX_NAME_LENGTH, so do we."""
+    value = os.environ.get("IDDS_MAX_NAME_LENGTH")
+    try:
+        return int(value) if value else DEFAULT_MAX_NAME_LENGTH
+    except ValueError:
+        raise ConfigError(f"environment variable IDDS_MAX_NAME_LENGTH must be an integer, got {value!r}") from None
+
+
 def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str | None = None) -> Options:
     """Typed options from a config that answers `search`/`get` like BpsConfig.
 
@@ -156,7 +165,7 @@ def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str
             "maxJobsPerTask", _search(config, "maxJobsPerTask", DEFAULT_MAX_JOBS_PER_TASK)
         ),
         placeholder_params=_name_list(config, "placeholderParams", DEFAULT_PLACEHOLDER_PARAMS),
-        max_name_length=DEFAULT_MAX_NAME_LENGTH,
+        max_name_length=_max_name_length(),
         payload=_payload_options(config),
         labels={label: _label_options(config, label) for label in dict.fromkeys(labels)},
         submit_path=str(path) if path else None,

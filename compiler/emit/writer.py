@@ -1,30 +1,55 @@
-"""Write a compiled workflow into OUTDIR.
+"""Write a compiled workflow into OUTDIR, every document validated, all at once.
 
-Layout (the contract downstream tools rely on):
+Layout (the contract downstream tools rely on; formats in `schemas/README.md`):
 
-* `workflow.json`: name, tasks in iDDS order (final task last) with their DomaPanDAWork
-  keyword arguments (`work`), final task, release set, files to pre-stage;
-* `jobs/<task>.jsonl`: the task's dependency map, one entry per line, in order-id order;
+* `workflow.json`: header, name, total job count, tasks in iDDS order (final task last)
+  with their DomaPanDAWork keyword arguments (`work`), jobs file and task file (with
+  their SHA-256), final task, release set, files to pre-stage, name maps, summary file;
+* `jobs/<task>.jsonl`: the task's dependency map, one entry per line, in order-id order,
+  with no header line (iDDS reads every line as an entry; the header is in workflow.json);
+* `tasks/<task>.json`: the task's JEDI taskParamMap from `task_params.json.j2`;
+* `summary.md` from `summary.md.j2`;
 * the order-id map (`enableJobNameMap`/`enableEventService`) and `qnode_map.json`
-  (`enableQnodeMap`) when those are on.
+  (`enableQnodeMap`) when those are on, as the reference writes them.
 
-Job files are streamed: each line is built from pre-escaped strings (every pseudo-input
-and task name is JSON-escaped once, though it appears in several lines), never as a list
-of a million dicts.
+Everything goes to a temporary sibling first (`atomic_outdir`); a document that fails
+its schema stops the write and nothing is published. Job files are streamed: each line is
+built from pre-escaped strings (every pseudo-input and task name is JSON-escaped once,
+though it appears in several lines), never as a list of a million dicts. How each kind
+of document is validated, and what it costs, is in `validate.py` and `_JobsWriter`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import jinja2
+
+from ..errors import CompileError
 from ..ir import Task, Workflow
 from ..passes.payload_common import QNODE_MAP_FILE
 from .atomic import atomic_outdir
+from .provenance import dag_digest, header, schema_id
+from .summary import SUMMARY_FILE, provenance_line, render_summary, summary_context
+from .task_files import task_params_file, write_task_file
+from .taskparams import _default_environment, template_environment
+from .validate import (
+    JOBS_ENTRY_SCHEMA,
+    WORKFLOW_SCHEMA,
+    entry_ok,
+    entry_problems,
+    map_problems,
+    map_schema_id,
+    schema_problems,
+)
 
 WRITE_BUFFER = 1 << 20
+SAMPLE_LINES = 2  # per jobs file: the first lines (and the last) go through the validator
 
 
 def jobs_file(task: Task) -> str:
@@ -32,26 +57,52 @@ def jobs_file(task: Task) -> str:
     return f"jobs/{task.name}.jsonl"
 
 
-def workflow_document(wf: Workflow) -> dict[str, Any]:
-    """The `workflow.json` document."""
-    tasks = []
-    for task in wf.all_tasks():
-        entry: dict[str, Any] = {
-            "name": task.name,
-            "label": task.label,
-            "job_count": 1 if task.is_final else len(task.jobs),
-            "dependency_tasks": list(task.dependency_tasks),
-            "jobs_file": jobs_file(task),
-        }
-        if task.work is not None:
-            entry["work"] = task.work.as_kwargs()
-        tasks.append(entry)
+@dataclass(frozen=True, slots=True)
+class TaskFiles:
+    """What the writer learnt about a task's files, for workflow.json's manifest."""
+
+    jobs_sha256: str
+    task_params_sha256: str
+
+
+def _task_entry(task: Task, files: TaskFiles | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": task.name,
+        "label": task.label,
+        "job_count": 1 if task.is_final else len(task.jobs),
+        "dependency_tasks": list(task.dependency_tasks),
+        "jobs_file": jobs_file(task),
+    }
+    if files is not None:
+        entry["jobs_sha256"] = files.jobs_sha256
+        entry["task_params_file"] = task_params_file(task)
+        entry["task_params_sha256"] = files.task_params_sha256
+    if task.work is not None:
+        entry["work"] = task.work.as_kwargs()
+    return entry
+
+
+def workflow_document(
+    wf: Workflow,
+    input_digest: str | None = None,
+    files: dict[str, TaskFiles] | None = None,
+    maps: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The `workflow.json` document (header and manifest keys once files are written)."""
+    files = files or {}
+    tasks = [_task_entry(task, files.get(task.name)) for task in wf.all_tasks()]
+    head = header(WORKFLOW_SCHEMA, input_digest or dag_digest(wf))
     return {
+        **head,
         "name": wf.name,
+        "job_count": sum(t["job_count"] for t in tasks),
         "tasks": tasks,
         "final_task": wf.final_task.name if wf.final_task else None,
         "release_after": list(wf.release_after),
         "files_to_pre_stage": dict(wf.files_to_pre_stage),
+        "jobs_schema": schema_id(JOBS_ENTRY_SCHEMA),
+        "maps": maps or [],
+        "summary_file": SUMMARY_FILE,
     }
 
 
@@ -73,63 +124,188 @@ def qnode_map(wf: Workflow) -> dict[str, str]:
     return {"PH:" + jobs[j].name: pseudo[j] for block in wf.labels for j in block.jobs}
 
 
-def write_maps(wf: Workflow, folder: Path) -> None:
+def _write_map(folder: Path, kind: str, name: str, content: Any, indent: int | None) -> dict[str, Any]:
+    """Validate and write one map file; its manifest entry for workflow.json."""
+    problems = map_problems(kind, content, name)
+    if problems:
+        raise CompileError(f"{kind} breaks its schema: {problems[0]}")
+    data = json.dumps(content, indent=indent).encode("utf-8")
+    (folder / name).write_bytes(data)
+    entries = sum(len(v) for v in content.values()) if kind == "order-id-map" else len(content)
+    sha = hashlib.sha256(data).hexdigest()
+    return {"kind": kind, "file": name, "schema": map_schema_id(kind), "entries": entries, "sha256": sha}
+
+
+def write_maps(wf: Workflow, folder: Path) -> list[dict[str, Any]]:
     """The name-map files, when their modes are on (same content and format as the reference)."""
     payload = wf.options.payload
+    maps = []
     if payload.job_name_map:
-        with open(folder / os.path.basename(payload.order_id_map_file), "w", encoding="utf-8") as out:
-            json.dump(order_id_map(wf), out)
+        name = os.path.basename(payload.order_id_map_file)
+        maps.append(_write_map(folder, "order-id-map", name, order_id_map(wf), None))
     if payload.qnode_map:
-        with open(folder / QNODE_MAP_FILE, "w", encoding="utf-8") as out:
-            json.dump(qnode_map(wf), out, indent=2)
+        maps.append(_write_map(folder, "qnode-map", QNODE_MAP_FILE, qnode_map(wf), 2))
+    return maps
 
 
-class _EntryWriter:
-    """Streams dependency-map lines for every task from the IR's index arrays."""
+class _JobsWriter:
+    """Streams dependency-map lines for every task from the IR's index arrays.
+
+    Validation without parsing 10^6 lines: every line of a plain task comes from one
+    f-string whose holes are JSON-escaped names and order ids. So the values that fill the
+    holes are type-checked once (`_check_values`: all names non-empty strings, all order
+    ids non-negative ints, about 0.01 s per 10^5 jobs), and a few written lines per file
+    (the first SAMPLE_LINES and the last) are parsed and validated, which proves the
+    f-string's shape. Event-service and final tasks are written from entry dicts, each
+    of which passes `entry_ok` before it is written. `panda-compile check` validates
+    every line.
+    """
 
     def __init__(self, wf: Workflow) -> None:
         assert wf.pseudo_inputs is not None and wf.tasks is not None and wf.graph is not None
         self.wf = wf
+        self._check_values(wf)
         dumps = json.dumps
         self.names = [dumps(n) for n in wf.entry_names_or_pseudo()]
         self.task_names = [dumps(t.name) for t in wf.tasks]
 
-    def write_task(self, task: Task, out: IO[str]) -> None:
+    @staticmethod
+    def _check_values(wf: Workflow) -> None:
+        assert wf.tasks is not None and wf.order_ids is not None
+        names = wf.entry_names_or_pseudo()
+        if not all(type(n) is str and n for n in names):
+            raise CompileError("a dependency-map entry name is empty or not a string")
+        if not all(type(o) is int and o >= 0 for o in wf.order_ids):
+            raise CompileError("an order id is not a non-negative integer")
+        if not all(type(t.name) is str and t.name for t in wf.tasks):
+            raise CompileError("a task name is empty or not a string")
+
+    def write_task(self, task: Task, path: Path, relative: str) -> str:
+        """Write one jobs file; returns its SHA-256 (hex)."""
+        digest = hashlib.sha256()
+        with open(path, "wb", buffering=WRITE_BUFFER) as out:
+            if task.is_final or (task.work is not None and task.work.es):  # rare: the plain way
+                self._write_entries(task, out, digest, relative)
+            else:
+                self._write_lines(task, out, digest, relative)
+        return digest.hexdigest()
+
+    def _write_entries(self, task: Task, out: IO[bytes], digest: Any, relative: str) -> None:
+        for number, entry in enumerate(self.wf.dependency_entries(task), start=1):
+            if not entry_ok(entry):
+                _raise_on(entry_problems(entry, f"{relative}:{number}"))
+            data = (json.dumps(entry) + "\n").encode("utf-8")
+            digest.update(data)
+            out.write(data)
+
+    def _write_lines(self, task: Task, out: IO[bytes], digest: Any, relative: str) -> None:
         wf = self.wf
-        if task.is_final or (task.work is not None and task.work.es):  # rare: the plain way
-            for entry in wf.dependency_entries(task):
-                out.write(json.dumps(entry) + "\n")
-            return
         assert wf.graph is not None and wf.task_of is not None and wf.order_ids is not None
         names, task_names, task_of = self.names, self.task_names, wf.task_of
         parents, order_ids = wf.graph.parents, wf.order_ids
-        lines = []
-        for j in task.jobs:
+        lines: list[str] = []
+        line = ""
+        for count, j in enumerate(task.jobs, start=1):
             deps = ", ".join(
                 f'{{"task": {task_names[task_of[p]]}, "inputname": {names[p]}}}' for p in parents[j]
             )
-            lines.append(f'{{"name": {names[j]}, "order_id": {order_ids[j]}, "dependencies": [{deps}]}}\n')
+            line = f'{{"name": {names[j]}, "order_id": {order_ids[j]}, "dependencies": [{deps}]}}\n'
+            lines.append(line)
+            if count == SAMPLE_LINES:
+                self._validate_sample(lines[:SAMPLE_LINES], relative, 1)
             if len(lines) >= 4096:
-                out.write("".join(lines))
-                lines.clear()
-        out.write("".join(lines))
+                self._flush(lines, out, digest)
+        self._flush(lines, out, digest)
+        if line:
+            self._validate_sample([line], relative, len(task.jobs))
+
+    @staticmethod
+    def _flush(lines: list[str], out: IO[bytes], digest: Any) -> None:
+        data = "".join(lines).encode("utf-8")
+        digest.update(data)
+        out.write(data)
+        lines.clear()
+
+    @staticmethod
+    def _validate_sample(lines: list[str], relative: str, first_number: int) -> None:
+        for offset, line in enumerate(lines):
+            where = f"{relative}:{first_number + offset}"
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CompileError(f"{where}: the writer produced invalid JSON ({exc.msg})") from None
+            if not entry_ok(entry):
+                _raise_on(entry_problems(entry, where))
 
 
-def write_documents(wf: Workflow, folder: Path) -> None:
-    """Write every document of `wf` into an (empty) folder."""
+def _raise_on(problems: list[Any]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CompileError(f"output breaks its schema: {problems[0]}{more}")
+
+
+def environment(templates_dir: str | os.PathLike[str] | None) -> jinja2.Environment:
+    """The template environment: bundled templates, or a site's folder in front of them."""
+    if templates_dir is None:
+        return _default_environment()
+    folder = Path(templates_dir)
+    if not folder.is_dir():
+        raise CompileError(f"templates folder {folder} does not exist or is not a folder")
+    return template_environment(folder)
+
+
+def write_documents(
+    wf: Workflow,
+    folder: Path,
+    input_digest: str | None = None,
+    templates_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write and validate every document of `wf` into an (empty) folder."""
+    digest = input_digest or dag_digest(wf)
+    env = environment(templates_dir)
     (folder / "jobs").mkdir()
-    entry_writer = _EntryWriter(wf)
+    (folder / "tasks").mkdir()
+    jobs_writer = _JobsWriter(wf)
+    files: dict[str, TaskFiles] = {}
     for task in wf.all_tasks():
-        with open(folder / jobs_file(task), "w", encoding="utf-8", buffering=WRITE_BUFFER) as out:
-            entry_writer.write_task(task, out)
-    write_maps(wf, folder)
+        relative = jobs_file(task)
+        jobs_sha = jobs_writer.write_task(task, folder / relative, relative)
+        files[task.name] = TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
+    maps = write_maps(wf, folder)
+    document = workflow_document(wf, digest, files, maps)
+    _raise_on(schema_problems(WORKFLOW_SCHEMA, document, "workflow.json"))
+    summary = render_summary(env, summary_context(wf, digest, maps))
+    (folder / SUMMARY_FILE).write_text(provenance_line(document["generator"], digest) + summary, "utf-8")
     with open(folder / "workflow.json", "w", encoding="utf-8") as out:
-        json.dump(workflow_document(wf), out, indent=2)
+        json.dump(document, out, indent=2)
         out.write("\n")
 
 
-def write_outdir(wf: Workflow, outdir: str | Path, force: bool = False) -> Path:
-    """Write `wf` into OUTDIR atomically; returns the folder."""
+def write_outdir(
+    wf: Workflow,
+    outdir: str | os.PathLike[str],
+    force: bool = False,
+    *,
+    input_digest: str | None = None,
+    templates_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write `wf` into OUTDIR atomically; returns the folder.
+
+    `input_digest` is the pickle's (`provenance.pickle_digest`) when the workflow came
+    from a file; without it the DAG digest is used. `templates_dir` holds a site's
+    templates, which replace the bundled ones of the same name.
+    """
     with atomic_outdir(outdir, force=force) as tmp:
-        write_documents(wf, tmp)
+        write_documents(wf, tmp, input_digest=input_digest, templates_dir=templates_dir)
     return Path(outdir)
+
+
+TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"
+
+
+def configured_templates(config: Any) -> str | None:
+    """The templates folder the BPS config names (`pandaCompileTemplates`), if any."""
+    if config is None or not hasattr(config, "search"):
+        return None
+    found, value = config.search(TEMPLATES_CONFIG_KEY)
+    return str(value) if found and value not in (None, "") else None

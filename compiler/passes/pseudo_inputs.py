@@ -9,22 +9,12 @@ the reference builds it. The order id is the job's position within its label.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import PassError, job_problem
 from ..ir import Command, Workflow
 from .base import capped
-
-
-def max_name_length(default: int) -> int:
-    """iDDS honours IDDS_MAX_NAME_LENGTH over its default, and so do we."""
-    value = os.environ.get("IDDS_MAX_NAME_LENGTH")
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default
 
 
 def name_format(command: Command, params: tuple[str, ...]) -> str:
@@ -54,7 +44,7 @@ class PseudoInputs:
     def run(self, wf: Workflow) -> Workflow:
         assert wf.graph is not None and wf.labels is not None
         params = wf.options.placeholder_params
-        limit = max_name_length(wf.options.max_name_length)
+        limit = wf.options.max_name_length
         jobs = wf.graph.jobs
         names = [""] * len(jobs)
         order_ids = [0] * len(jobs)

@@ -35,14 +35,15 @@ def test_placeholder_not_in_command_line_gives_empty_value():
     assert wf.pseudo_inputs == ("a_1+qgraphNodeId:+qgraphId:qg1",)
 
 
-def test_pseudo_input_name_too_long(monkeypatch):
-    monkeypatch.setenv("IDDS_MAX_NAME_LENGTH", "20")
+def test_pseudo_input_name_too_long():
+    wf = workflow(graph([job("a_1")], []))
+    wf = wf.replace(options=dataclasses.replace(wf.options, max_name_length=20))
     with pytest.raises(
         PassError,
         match=r"pseudo-inputs: job 'a_1' \(label 'a'\): pseudo-input name is 36 characters, over the limit 20"
         r"$",
     ):
-        compile_(workflow(graph([job("a_1")], [])))
+        compile_(wf)
 
 
 def test_same_label_child_before_parent_is_named_by_pseudo_input():

@@ -1,0 +1,94 @@
+"""The header every emitted document carries: schema id, tool and version, input digest.
+
+Why a digest of the input: a folder under review (or in CI, or handed to the runtime)
+must say which workflow it came from, and two folders must be comparable on that alone
+(`panda-compile diff` reports a changed input first). Nothing else about the run goes in:
+no time, user, host or uuid, so compiling the same input twice gives the same bytes.
+
+Two kinds of digest, told apart by their prefix:
+
+* ``sha256:<hex>``: SHA-256 of the pickle file's bytes, when the workflow was compiled
+  from a file (the CLI). ``sha256sum bps_generic_workflow.pickle`` shows the same hex, so
+  an operator can check provenance with standard tools. Costs one read of the file
+  (0.03 s for the 36 MiB pickle of 100k jobs; the file is in the page cache by then).
+* ``dag-sha256:<hex>``: SHA-256 of a canonical text of the ingested DAG, when the
+  workflow came as an object (BPS hands one to a plugin; the Python API). The text lists,
+  in the workflow's own node order, every node's kind, name, label and parent indices
+  (groups recursively), then the final job: it identifies the DAG, not every job
+  attribute. The order is the workflow's (not sorted) because that order decides job
+  order ids, so it is part of what the compile depends on; and sorting 10^6 names would
+  cost more than the write itself. About 0.05 s per 100k jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from ..errors import CompileError
+from ..ir import Graph, Workflow
+
+TOOL_NAME = "panda-compile"
+SCHEMA_BASE = "https://panda-compile.invalid/schemas/"
+_CHUNK = 1 << 16
+
+
+def schema_id(schema_file: str) -> str:
+    """The `$id` of a bundled schema file (`workflow-1.0.json` -> its URI)."""
+    return SCHEMA_BASE + schema_file
+
+
+def generator() -> dict[str, str]:
+    """`{"name", "version"}` of this tool, read when called (tests may pin the version)."""
+    from .. import __version__
+
+    return {"name": TOOL_NAME, "version": __version__}
+
+
+def header(schema_file: str, input_digest: str) -> dict[str, Any]:
+    """The header keys, in the order every JSON document starts with."""
+    return {"$schema": schema_id(schema_file), "generator": generator(), "input_digest": input_digest}
+
+
+def pickle_digest(source: str | os.PathLike[str]) -> str:
+    """``sha256:<hex>`` of a workflow file's bytes (a local path or an lsst-resources URI)."""
+    digest = hashlib.sha256()
+    text = os.fspath(source)
+    try:
+        if "://" not in text or text.startswith("file://"):
+            path = text.removeprefix("file://")
+            with open(path, "rb") as fh:
+                return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+        from lsst.resources import ResourcePath
+
+        digest.update(ResourcePath(text).read())
+    except OSError as exc:
+        raise CompileError(f"{text}: cannot read the workflow file to digest it: {exc}") from None
+    return "sha256:" + digest.hexdigest()
+
+
+def dag_digest(wf: Workflow) -> str:
+    """``dag-sha256:<hex>`` of the canonical text of `wf`'s source DAG (see module doc)."""
+    digest = hashlib.sha256()
+    digest.update(f"workflow\t{wf.name}\n".encode())
+    _digest_graph(wf.source, digest, depth=0)
+    if wf.final_job is not None:
+        digest.update(f"final\t{wf.final_job.name}\t{wf.final_job.label}\n".encode())
+    return "dag-sha256:" + digest.hexdigest()
+
+
+def _digest_graph(graph: Graph, digest: Any, depth: int) -> None:
+    """Feed one graph's lines to `digest`, a group's members right after the group."""
+    lines: list[str] = []
+    indent = "\t" * depth
+    for job, parents in zip(graph.jobs, graph.parents, strict=True):
+        lines.append(f"{indent}{job.kind.value}\t{job.name}\t{job.label}\t{','.join(map(str, parents))}\n")
+        if job.group is not None:
+            digest.update("".join(lines).encode())
+            lines.clear()
+            _digest_graph(job.group, digest, depth + 1)
+        elif len(lines) >= _CHUNK:
+            digest.update("".join(lines).encode())
+            lines.clear()
+    digest.update("".join(lines).encode())

@@ -1,0 +1,253 @@
+"""Validate documents against the bundled JSON Schemas, fast enough for 10^6 jobs.
+
+The schemas live in the top-level `schemas/` folder, shipped as the package
+`compiler.schemas`; every one is registered under its `$id` in a `referencing` Registry,
+so their relative `$ref`s (`defs-1.0.json#/$defs/name`) resolve locally, never online.
+
+Why not jsonschema on everything: it costs about 50 us per dependency-map entry (50 s for
+10^6 jobs) and 5 us per string of a large array. So the hot shapes have a *fast acceptor*:
+a hand-written check that implies validity (`entry_ok`, `order_id_map_ok`,
+`qnode_map_ok`). It is only ever trusted when it says yes; when it says no, jsonschema runs
+and its errors (with their JSON paths) are what the user sees. So a fast acceptor can be
+stricter than its schema, never looser; `tests/emit/test_validate.py` checks that
+direction on generated documents. Task parameters are validated whole except `pfnList`,
+whose strings are checked in one pass (`_pfn_list_ok`) and then cut to a few items before
+jsonschema sees the document; sound because that array's schema is item-wise (a test
+pins it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from ..errors import CompileError
+from .provenance import schema_id
+
+SCHEMAS_PACKAGE = "compiler.schemas"
+WORKFLOW_SCHEMA = "workflow-1.0.json"
+TASK_PARAMS_SCHEMA = "task-params-1.0.json"
+JOBS_ENTRY_SCHEMA = "jobs-entry-1.0.json"
+ORDER_ID_MAP_SCHEMA = "order-id-map-1.0.json"
+QNODE_MAP_SCHEMA = "qnode-map-1.0.json"
+DEFS_SCHEMA = "defs-1.0.json"
+PFN_SAMPLE = 8  # pfnList items jsonschema sees once all strings passed the fast check
+MAX_PROBLEMS = 50  # per document: a broken 10^6-line file must not flood a CI log
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong, where it is: `file[:line][:json.path]` and a one-line message."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """`tasks[3].dependency_tasks[0]`; keys that are not identifiers as `["a.b"]`."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def locate(where: str, parts: Iterable[str | int] = ()) -> str:
+    """`where` (a file, maybe with `:line`) followed by `:path` when there is a path."""
+    path = json_path(parts)
+    return f"{where}:{path}" if path else where
+
+
+# ----- schemas --------------------------------------------------------------------------
+
+
+def bundled_schemas_dir() -> Path:
+    """The folder of the bundled schemas: package `compiler.schemas`, or `schemas/` in a checkout."""
+    try:
+        spec = importlib.util.find_spec(SCHEMAS_PACKAGE)
+    except ModuleNotFoundError:
+        spec = None
+    candidates = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    candidates.append(Path(__file__).resolve().parents[2] / "schemas")
+    for folder in candidates:
+        if (folder / WORKFLOW_SCHEMA).is_file():
+            return folder
+    raise CompileError(f"bundled schemas not found (no {SCHEMAS_PACKAGE}, no schemas/ folder)")
+
+
+@lru_cache(maxsize=1)
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """File name -> parsed schema, for every bundled schema."""
+    folder = bundled_schemas_dir()
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))
+    }
+
+
+@lru_cache(maxsize=1)
+def schema_registry() -> Registry:
+    """Every bundled schema under its `$id`, so relative `$ref`s resolve offline."""
+    resources = [
+        (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
+        for doc in schema_documents().values()
+    ]
+    return Registry().with_resources(resources).crawl()
+
+
+@lru_cache(maxsize=None)
+def validator(schema_file: str) -> jsonschema.protocols.Validator:
+    """A Draft 2020-12 validator for one bundled schema (built once)."""
+    schema = schema_documents()[schema_file]
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=schema_registry())
+
+
+def schema_file_of(schema_uri: Any) -> str | None:
+    """The bundled schema file whose `$id` is `schema_uri`, or None."""
+    for name, doc in schema_documents().items():
+        if doc.get("$id") == schema_uri:
+            return name
+    return None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def schema_problems(schema_file: str, doc: Any, where: str, limit: int = MAX_PROBLEMS) -> list[Problem]:
+    """jsonschema's verdict on `doc`, as problems located by JSON path, in a stable order."""
+    errors = sorted(
+        validator(schema_file).iter_errors(doc), key=lambda e: (json_path(e.absolute_path), e.message)
+    )
+    problems = [Problem(locate(where, e.absolute_path), _short(e.message)) for e in errors[:limit]]
+    if len(errors) > limit:
+        problems.append(Problem(where, f"... and {len(errors) - limit} more schema violations"))
+    return problems
+
+
+def problems_unless(fast_ok: Callable[[Any], bool], schema_file: str, doc: Any, where: str) -> list[Problem]:
+    """No problems if the fast acceptor says yes, else jsonschema's (which may still be none)."""
+    return [] if fast_ok(doc) else schema_problems(schema_file, doc, where)
+
+
+# ----- fast acceptors (each implies validity against its schema; see module doc) ----------
+
+
+def _name_ok(value: Any) -> bool:
+    return type(value) is str and value != ""
+
+
+def _count_ok(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _dependencies_ok(deps: Any) -> bool:
+    if type(deps) is not list:
+        return False
+    for dep in deps:
+        if type(dep) is not dict or len(dep) != 2:
+            return False
+        if not (_name_ok(dep.get("task")) and _name_ok(dep.get("inputname"))):
+            return False
+    return True
+
+
+def entry_ok(entry: Any) -> bool:
+    """Fast acceptor for one dependency-map entry (jobs-entry-1.0.json)."""
+    if type(entry) is not dict or not _name_ok(entry.get("name")):
+        return False
+    if not _dependencies_ok(entry.get("dependencies")):
+        return False
+    size = len(entry)
+    if size == 3:
+        if "order_id" in entry:
+            return _count_ok(entry["order_id"])
+        return type(entry.get("submitted")) is bool
+    if size == 6:
+        return (
+            _count_ok(entry.get("order_id"))
+            and _count_ok(entry.get("map_id"))
+            and _count_ok(entry.get("sub_map_id"))
+            and _name_ok(entry.get("es_name"))
+        )
+    return False
+
+
+def _order_id_ok(key: Any) -> bool:
+    return type(key) is str and key.isascii() and key.isdigit() and (key == "0" or key[0] != "0")
+
+
+def order_id_map_ok(doc: Any) -> bool:
+    """Fast acceptor for the order-id map (order-id-map-1.0.json)."""
+    if type(doc) is not dict:
+        return False
+    for label, per_label in doc.items():
+        if not _name_ok(label) or type(per_label) is not dict:
+            return False
+        if not all(_order_id_ok(k) and _name_ok(v) for k, v in per_label.items()):
+            return False
+    return True
+
+
+def qnode_map_ok(doc: Any) -> bool:
+    """Fast acceptor for the qnode map (qnode-map-1.0.json): `PH:` + at least one non-newline."""
+    if type(doc) is not dict:
+        return False
+    return all(
+        type(k) is str and k.startswith("PH:") and len(k) > 3 and k[3] != "\n" and _name_ok(v)
+        for k, v in doc.items()
+    )
+
+
+def _pfn_list_ok(pfn_list: Sequence[Any]) -> bool:
+    return all(type(name) is str and name != "" for name in pfn_list)
+
+
+def task_params_problems(doc: Any, where: str) -> list[Problem]:
+    """Problems of a task parameters document, with the pfnList shortcut (see module doc)."""
+    params = doc.get("task_params") if type(doc) is dict else None
+    pfn_list = params.get("pfnList") if type(params) is dict else None
+    if type(pfn_list) is list and len(pfn_list) > PFN_SAMPLE and _pfn_list_ok(pfn_list):
+        doc = {**doc, "task_params": {**params, "pfnList": pfn_list[:PFN_SAMPLE]}}
+    return schema_problems(TASK_PARAMS_SCHEMA, doc, where)
+
+
+def entry_problems(entry: Any, where: str) -> list[Problem]:
+    """Problems of one dependency-map entry (the fast acceptor first)."""
+    return problems_unless(entry_ok, JOBS_ENTRY_SCHEMA, entry, where)
+
+
+MAP_SCHEMAS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "order-id-map": (ORDER_ID_MAP_SCHEMA, order_id_map_ok),
+    "qnode-map": (QNODE_MAP_SCHEMA, qnode_map_ok),
+}
+
+
+def map_problems(kind: str, doc: Any, where: str) -> list[Problem]:
+    """Problems of a name-map file of `kind` (order-id-map, qnode-map)."""
+    schema_file, fast_ok = MAP_SCHEMAS[kind]
+    return problems_unless(fast_ok, schema_file, doc, where)
+
+
+def map_schema_id(kind: str) -> str:
+    """The `$id` of a map kind's schema."""
+    return schema_id(MAP_SCHEMAS[kind][0])
