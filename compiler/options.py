@@ -150,7 +150,9 @@ def _max_name_length() -> int:
     try:
         return int(value) if value else DEFAULT_MAX_NAME_LENGTH
     except ValueError:
-        raise ConfigError(f"environment variable IDDS_MAX_NAME_LENGTH must be an integer, got {value!r}") from None
+        raise ConfigError(
+            f"environment variable IDDS_MAX_NAME_LENGTH must be an integer, got {value!r}"
+        ) from None
 
 
 def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str | None = None) -> Options:
