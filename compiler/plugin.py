@@ -163,13 +163,14 @@ class PanDAService(_ServiceBase):
         return_exit_codes: bool = False,
     ) -> tuple[list[Any], str]:
         """Per-label job states of one workflow, as BPS's `WmsRunReport`s."""
-        from .runtime.operations import report
+        from .runtime.operations import RequestNotFound, report
 
         if not wms_workflow_id:
             return [], "Run summary not implemented yet, use 'bps report --id <workflow_id>' instead"
-        run = report(int(wms_workflow_id), self.config, exit_codes=return_exit_codes)
-        if run is None or (getattr(run, "message", "") and not getattr(run, "per_label", None)):
-            return [], getattr(run, "message", "") or f"No records found for workflow id '{wms_workflow_id}'"
+        try:
+            run = report(int(wms_workflow_id), self.config, exit_codes=return_exit_codes)
+        except RequestNotFound:
+            return [], f"No records found for workflow id '{wms_workflow_id}'. Hint: double check the id"
         return [_run_report(run)], run.message or ""
 
     def get_status(
@@ -246,27 +247,19 @@ def _state(name: str) -> Any:
 
 def _run_report(run: Any) -> Any:
     """Our `RunReport` as BPS's `WmsRunReport` (or `_Report` without BPS)."""
-    bps = _bps()
-    per_label = {label: {_state(s): n for s, n in counts.items()} for label, counts in run.per_label.items()}
-    totals: dict[Any, int] = {}
-    for counts in per_label.values():
-        for state, n in counts.items():
-            totals[state] = totals.get(state, 0) + n
     fields = {
         "wms_id": str(run.request_id),
         "run": run.name,
         "operator": run.operator,
         "state": _state(run.state),
         "total_number_jobs": run.total_jobs,
-        "job_summary": per_label,
+        "job_state_counts": {_state(s): n for s, n in run.state_counts().items()},
+        "job_summary": {label: {_state(s): n for s, n in c.items()} for label, c in run.per_label.items()},
         "exit_code_summary": dict(run.exit_codes),
-        "run_summary": ";".join(f"{label}:{sum(c.values())}" for label, c in per_label.items()),
+        "run_summary": run.run_summary,
         "project": "",
         "campaign": "",
         "payload": "",
     }
-    if bps is None:
-        return _Report(job_state_counts=totals, **fields)
-    counts = dict.fromkeys(bps.WmsStates, 0)
-    counts.update(totals)
-    return bps.WmsRunReport(job_state_counts=counts, **fields)
+    bps = _bps()
+    return _Report(**fields) if bps is None else bps.WmsRunReport(**fields)

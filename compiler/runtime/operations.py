@@ -1,0 +1,385 @@
+"""What a user does with a compiled OUTDIR and the iDDS request made from it.
+
+submit, report, status, cancel, restart, ping and list, as plain functions over
+`compiler.runtime.idds` (which owns transports, retries and errors), so the CLI
+(``compiler/cli_runtime.py``) and a BPS plugin built on panda-compile share one
+implementation.  Return conventions follow the reference plugin's ``PanDAService`` where a
+BPS plugin has to hand them on (cancel, restart, ping, list); everything else returns a
+value or raises one `CompileError`.
+
+Why ``submit_outdir`` records ``OUTDIR/submission.json``: submitting the same OUTDIR twice
+makes two requests running the same jobs, which nobody wants by accident; the record
+names the first request and a second submit needs ``force``.  The record is written only
+once iDDS has accepted the request, so a failed submit leaves nothing behind (files
+already staged stay staged: the next attempt skips them).
+
+Every function takes ``config`` (a BPS config: path, mapping, ``BpsConfig`` or None),
+``url`` (an iDDS REST URL, else the PanDA relay / ``IDDS_HOST`` from the environment) and
+``client`` (a ready `IddsClient`, which wins over both: tests and long-lived callers).
+lsst and idds are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import CompileError, ConfigError
+from .errors import Failure, OutdirError, RuntimeServiceError
+from .idds import (
+    IddsClient,
+    build_idds_workflow,
+    client_from_config,
+    load_workflow_document,
+    split_for_submit,
+    stage_files,
+)
+from .report import RunReport, build_report, run_state, status_name
+
+SUBMISSION_FILE = "submission.json"
+DEFAULT_MAX_REQUEST_LENGTH = 400_000_000  # the reference's PANDA_DEFAULT_MAX_REQUEST_LENGTH
+DEFAULT_MAX_COPY_WORKERS = 10  # the reference's PANDA_DEFAULT_MAX_COPY_WORKERS
+_RUN_TEMP = "LSST_RUN_TEMP_SPACE"
+_HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z\d+\-.]*://")
+
+
+class AlreadySubmittedError(CompileError):
+    """OUTDIR records a submission already; submitting again needs ``force``."""
+
+    def __init__(self, message: str, request_id: int) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class RequestNotFound(RuntimeServiceError):
+    """iDDS has no request with that id (a BPS plugin reports it as state UNKNOWN)."""
+
+    def __init__(self, request_id: int, where: str) -> None:
+        super().__init__(f"no iDDS request {request_id} at {where}; check the id", kind=Failure.REJECTED)
+        self.request_id = request_id
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitRecord:
+    """What ``OUTDIR/submission.json`` holds: which request runs this OUTDIR, where, since when."""
+
+    request_id: int
+    server: str
+    submitted_at: str
+    steps: int
+    workflow: str = ""
+    tool_version: str = ""
+    file_distribution_end_point: str = ""
+    staged_files: int = 0
+    previous_request_ids: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written (tuples as lists)."""
+        data = dataclasses.asdict(self)
+        data["previous_request_ids"] = list(self.previous_request_ids)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SubmitRecord:
+        """Read a record back; unknown keys (a newer tool's) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["previous_request_ids"] = tuple(values.get("previous_request_ids") or ())
+        return cls(**values)
+
+
+# ----- shared helpers --------------------------------------------------------------------
+
+
+def _as_config(config: Any) -> Any:
+    """A config with ``search``: the caller's (path, mapping, BpsConfig) or the bundled defaults."""
+    from ..config import as_config
+
+    return as_config(config)
+
+
+def _setting(config: Any, key: str) -> Any:
+    """``key`` from the config as ``BpsConfig.search`` answers it, or None."""
+    found, value = config.search(key, opt={"default": None})
+    return value if found else None
+
+
+def _client(config: Any, url: str | None, client: IddsClient | None) -> IddsClient:
+    """The caller's client, else one built from config/url/environment."""
+    if client is not None:
+        return client
+    return client_from_config(_as_config(config), url=url)
+
+
+def _request_id(value: Any) -> int:
+    """A request id as iDDS wants it (an int), or an error naming the bad value."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise CompileError(f"request id {value!r} is not a number") from None
+    if number <= 0:
+        raise CompileError(f"request id {value!r} is not a positive number")
+    return number
+
+
+def read_submission(outdir: str | os.PathLike[str]) -> SubmitRecord | None:
+    """The recorded submission of OUTDIR, or None if it was never submitted."""
+    path = Path(outdir) / SUBMISSION_FILE
+    if not path.exists():
+        return None
+    try:
+        return SubmitRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise OutdirError(f"{path}: unreadable submission record ({exc}); remove it or use force") from exc
+
+
+# ----- submit ----------------------------------------------------------------------------
+
+
+def file_distribution_uri(config: Any) -> str:
+    """Where files are staged, as the reference's submit decides it.
+
+    ``fileDistributionEndPoint``, or ``fileDistributionEndPointDefault`` when the former
+    refers to ``LSST_RUN_TEMP_SPACE`` and that is not set here; a plain path gets ``file://``.
+    """
+    end_point = _setting(config, "fileDistributionEndPoint")
+    if end_point and _RUN_TEMP in str(end_point) and _RUN_TEMP not in os.environ:
+        end_point = _setting(config, "fileDistributionEndPointDefault")
+    if not end_point:
+        raise ConfigError(
+            "config key 'fileDistributionEndPoint' is needed to stage files: give the submit"
+            " config the workflow was compiled with"
+        )
+    end_point = str(end_point)
+    return end_point if _HAS_SCHEME.match(end_point) else "file://" + end_point
+
+
+def _positive_int(explicit: int | None, config: Any, key: str, default: int) -> int:
+    """An integer setting: the caller's, else the config's ``key``, else ``default``."""
+    value = explicit if explicit is not None else _setting(config, key)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{key}': {value!r} is not an integer") from None
+    if number <= 0:
+        raise ConfigError(f"config key '{key}': {value!r} must be positive")
+    return number
+
+
+@contextlib.contextmanager
+def _submit_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUTDIR so two submits of it cannot race past the record check."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise OutdirError(f"{folder}: not a compiled OUTDIR ({exc.strerror})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutdirError(f"{folder}: another submit of this OUTDIR is under way") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _previous_ids(folder: Path, force: bool) -> tuple[int, ...]:
+    """Request ids OUTDIR was submitted as before; refuse unless ``force``."""
+    record = read_submission(folder)
+    if record is None:
+        return ()
+    if not force:
+        raise AlreadySubmittedError(
+            f"{folder} was already submitted as iDDS request {record.request_id}"
+            f" ({record.server}, {record.submitted_at}); use force to submit it again",
+            record.request_id,
+        )
+    return (*record.previous_request_ids, record.request_id)
+
+
+def _submit_workflow(client: IddsClient, workflow: Any, max_request_length: int) -> tuple[int, int]:
+    """Upload the workflow's steps (if it is too large) then the workflow: (request id, steps).
+
+    Steps are written to a temporary request cache: once uploaded they are on the server.
+    """
+    with tempfile.TemporaryDirectory(prefix="panda-compile-steps-") as cache:
+        steps = split_for_submit(workflow, max_request_length, cache)
+        for step in steps:
+            # re-uploading a step rewrites the same files on the server: safe to retry
+            result = client.call("submit", workflow=step, username=None, use_dataset_name=False)
+            if result != 0:
+                raise RuntimeServiceError(
+                    f"iDDS submit of workflow step {step.step_name}: answered {result!r}"
+                )
+        return client.submit(workflow), len(steps)
+
+
+def _write_record(folder: Path, record: SubmitRecord) -> None:
+    """Write ``submission.json`` atomically; a failure still names the request made."""
+    path = folder / SUBMISSION_FILE
+    temporary = folder / f".{SUBMISSION_FILE}.{os.getpid()}.tmp"
+    try:
+        temporary.write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise OutdirError(
+            f"submitted as iDDS request {record.request_id} but cannot record it in {path}: {exc}"
+        ) from exc
+
+
+def submit_outdir(
+    outdir: str | os.PathLike[str],
+    config: Any = None,
+    *,
+    url: str | None = None,
+    force: bool = False,
+    max_request_length: int | None = None,
+    max_copy_workers: int | None = None,
+    client: IddsClient | None = None,
+) -> SubmitRecord:
+    """Stage OUTDIR's files, submit its workflow to iDDS, record ``OUTDIR/submission.json``.
+
+    Order matters: everything that can fail locally (the record check, OUTDIR, config) is
+    checked first, then iDDS is pinged (a wrong credential or a stopped server fails
+    before any file is copied), then files are staged, then steps and workflow submitted.
+    """
+    from .. import __version__
+
+    folder = Path(outdir)
+    with _submit_lock(folder):
+        previous = _previous_ids(folder, force)
+        doc = load_workflow_document(folder)
+        cfg = _as_config(config)
+        files = dict(doc.get("files_to_pre_stage") or {})
+        dest = file_distribution_uri(cfg) if files else ""
+        length = _positive_int(max_request_length, cfg, "maxRequestLength", DEFAULT_MAX_REQUEST_LENGTH)
+        workers = _positive_int(max_copy_workers, cfg, "maxCopyWorkers", DEFAULT_MAX_COPY_WORKERS)
+        workflow = build_idds_workflow(folder)
+        service = _client(cfg, url, client)
+        service.ping()
+        staged = stage_files(files, dest, workers) if files else None
+        request_id, steps = _submit_workflow(service, workflow, length)
+        record = SubmitRecord(
+            request_id=request_id,
+            server=service.transport.description,
+            submitted_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            steps=steps,
+            workflow=str(doc["name"]),
+            tool_version=__version__,
+            file_distribution_end_point=dest,
+            staged_files=len(staged.copied) if staged else 0,
+            previous_request_ids=previous,
+        )
+        _write_record(folder, record)
+    return record
+
+
+# ----- status and report -----------------------------------------------------------------
+
+
+def request_status(
+    request_id: int | str, config: Any = None, *, url: str | None = None, client: IddsClient | None = None
+) -> str:
+    """The run state (a ``WmsStates`` member name) of a request, from the one status table.
+
+    Raises `RequestNotFound` for an id iDDS does not know (the reference answers UNKNOWN
+    with a message: a BPS plugin catches it and does the same).
+    """
+    number = _request_id(request_id)
+    service = _client(config, url, client)
+    rows = service.get_requests(number)
+    if not rows:
+        raise RequestNotFound(number, service.transport.description)
+    return run_state(status_name(rows[0].get("status")))[0]
+
+
+def report(
+    request_id: int | str,
+    config: Any = None,
+    *,
+    url: str | None = None,
+    exit_codes: bool = False,
+    client: IddsClient | None = None,
+) -> RunReport:
+    """The `RunReport` of a request (see `compiler.runtime.report` for the mapping).
+
+    With ``exit_codes`` the jobs' exit codes of failed tasks are fetched (one call per such
+    task); otherwise each failed job counts as exit code 1, as the reference does.
+    """
+    number = _request_id(request_id)
+    service = _client(config, url, client)
+    rows = service.get_requests(number, with_detail=True)
+    if not rows:
+        raise RequestNotFound(number, service.transport.description)
+
+    def lookup(workload_id: int) -> Any:
+        return service.call("get_contents_output_ext", request_id=number, workload_id=workload_id)
+
+    return build_report(number, rows, lookup if exit_codes else None)
+
+
+# ----- cancel, restart, ping, list (the reference's return conventions) -------------------
+
+
+def cancel(
+    request_id: int | str, config: Any = None, *, url: str | None = None, client: IddsClient | None = None
+) -> tuple[bool, str]:
+    """Ask iDDS to abort the request: (True, iDDS's message) or (False, why not)."""
+    try:
+        number = _request_id(request_id)
+        messages = _client(config, url, client).abort(number)
+    except CompileError as exc:
+        return False, f"cannot cancel request {request_id}: {exc}"
+    return True, "; ".join(messages)
+
+
+def restart(
+    request_id: int | str, config: Any = None, *, url: str | None = None, client: IddsClient | None = None
+) -> tuple[int | None, str]:
+    """Ask iDDS to retry the request's failed work: (request id, message) or (None, why not)."""
+    try:
+        number = _request_id(request_id)
+        messages = _client(config, url, client).retry(number)
+    except CompileError as exc:
+        return None, f"cannot restart request {request_id}: {exc}"
+    return number, "; ".join(messages)
+
+
+def ping(
+    config: Any = None, *, url: str | None = None, client: IddsClient | None = None
+) -> tuple[int, str | None]:
+    """(0, None) if iDDS answers and accepts the credentials, else (-1, why not)."""
+    try:
+        _client(config, url, client).ping()
+    except CompileError as exc:
+        return -1, str(exc)
+    return 0, None
+
+
+def list_requests(
+    request_id: int | str | None = None,
+    config: Any = None,
+    *,
+    url: str | None = None,
+    client: IddsClient | None = None,
+) -> list[int]:
+    """Ids of the request (``[]`` if unknown), or of every request iDDS shows when None.
+
+    As the reference's ``list_submitted_jobs``: errors raise, an unknown id is ``[]``.
+    """
+    number = None if request_id is None else _request_id(request_id)
+    rows = _client(config, url, client).get_requests(number)  # type: ignore[arg-type]
+    return [int(row["request_id"]) for row in rows if row.get("request_id") is not None]
