@@ -183,13 +183,13 @@ def check_command(outdir: str) -> None:
 @main.command("diff")
 @click.argument("old", type=click.Path(exists=True, file_okay=False))
 @click.argument("new", type=click.Path(exists=True, file_okay=False))
-@click.option("--max-jobs", default=5, show_default=True, help="Example job names shown per move.")
-def diff_command(old: str, new: str, max_jobs: int) -> None:
+@click.option("--examples", default=3, show_default=True, help="Job names shown per group of changed jobs.")
+def diff_command(old: str, new: str, examples: int) -> None:
     """What changed between two compiled folders (exit 0: none, 1: some, 2: unreadable)."""
     from .diff import diff_outdirs
 
     try:
-        differences = diff_outdirs(old, new, examples=max_jobs)
+        differences = diff_outdirs(old, new, examples=examples)
     except CompileError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
@@ -205,3 +205,14 @@ def passes_command() -> None:
 
     for p in DEFAULT_PIPELINE:
         click.echo(f"{p.name:<14} {p.description}")
+
+
+def _register_runtime_commands() -> None:
+    """submit / report / cancel / restart / ping / list (compiler/cli_runtime.py)."""
+    from .cli_runtime import RUNTIME_COMMANDS
+
+    for command in RUNTIME_COMMANDS:
+        main.add_command(command)
+
+
+_register_runtime_commands()

@@ -14,24 +14,24 @@ Two kinds of digest, told apart by their prefix:
 * ``dag-sha256:<hex>``: SHA-256 of a canonical text of the ingested DAG, when the
   workflow came as an object (BPS hands one to a plugin; the Python API). The text lists,
   in the workflow's own node order, every node's kind, name, label and parent indices
-  (groups recursively), then the final job: it identifies the DAG, not every job
-  attribute. The order is the workflow's (not sorted) because that order decides job
+  (groups after it, recursively), then the final job: it identifies the DAG, not every
+  job attribute. The order is the workflow's (not sorted) because that order decides job
   order ids, so it is part of what the compile depends on; and sorting 10^6 names would
-  cost more than the write itself. About 0.05 s per 100k jobs.
+  cost more than the write itself. About 0.04 s per 100k jobs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from operator import attrgetter
 from typing import Any
 
 from ..errors import CompileError
-from ..ir import Graph, Workflow
+from ..ir import Graph, NodeKind, Workflow
 
 TOOL_NAME = "panda-compile"
 SCHEMA_BASE = "https://panda-compile.invalid/schemas/"
-_CHUNK = 1 << 16
 
 
 def schema_id(schema_file: str) -> str:
@@ -53,42 +53,44 @@ def header(schema_file: str, input_digest: str) -> dict[str, Any]:
 
 def pickle_digest(source: str | os.PathLike[str]) -> str:
     """``sha256:<hex>`` of a workflow file's bytes (a local path or an lsst-resources URI)."""
-    digest = hashlib.sha256()
     text = os.fspath(source)
     try:
-        if "://" not in text or text.startswith("file://"):
-            path = text.removeprefix("file://")
-            with open(path, "rb") as fh:
-                return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
-        from lsst.resources import ResourcePath
+        if "://" in text and not text.startswith("file://"):
+            from lsst.resources import ResourcePath
 
-        digest.update(ResourcePath(text).read())
+            return "sha256:" + hashlib.sha256(ResourcePath(text).read()).hexdigest()
+        with open(text.removeprefix("file://"), "rb") as fh:
+            return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise CompileError(f"{text}: cannot read the workflow file to digest it: {exc}") from None
-    return "sha256:" + digest.hexdigest()
 
 
 def dag_digest(wf: Workflow) -> str:
     """``dag-sha256:<hex>`` of the canonical text of `wf`'s source DAG (see module doc)."""
     digest = hashlib.sha256()
-    digest.update(f"workflow\t{wf.name}\n".encode())
-    _digest_graph(wf.source, digest, depth=0)
+    digest.update(f"panda-compile dag 1\n{_strings([wf.name])}".encode())
+    _digest_graph(wf.source, digest)
     if wf.final_job is not None:
-        digest.update(f"final\t{wf.final_job.name}\t{wf.final_job.label}\n".encode())
+        digest.update(f"final\n{_strings([wf.final_job.name, wf.final_job.label])}".encode())
     return "dag-sha256:" + digest.hexdigest()
 
 
-def _digest_graph(graph: Graph, digest: Any, depth: int) -> None:
-    """Feed one graph's lines to `digest`, a group's members right after the group."""
-    lines: list[str] = []
-    indent = "\t" * depth
-    for job, parents in zip(graph.jobs, graph.parents, strict=True):
-        lines.append(f"{indent}{job.kind.value}\t{job.name}\t{job.label}\t{','.join(map(str, parents))}\n")
-        if job.group is not None:
-            digest.update("".join(lines).encode())
-            lines.clear()
-            _digest_graph(job.group, digest, depth + 1)
-        elif len(lines) >= _CHUNK:
-            digest.update("".join(lines).encode())
-            lines.clear()
-    digest.update("".join(lines).encode())
+def _strings(values: list[str]) -> str:
+    """Strings as one unambiguous text: their lengths, then their concatenation.
+
+    Faster than JSON-escaping every name (0.01 s against 0.04 s per 10^5 names).
+    """
+    return f"{list(map(len, values))!r}\n{''.join(values)}\n"
+
+
+def _digest_graph(graph: Graph, digest: Any) -> None:
+    """Feed one graph to `digest`: names, labels, non-job nodes, parents; then each group's."""
+    jobs = graph.jobs
+    digest.update(_strings(list(map(attrgetter("name"), jobs))).encode())
+    digest.update(_strings(list(map(attrgetter("label"), jobs))).encode())
+    special = [i for i, job in enumerate(jobs) if job.kind is not NodeKind.JOB]  # noops, groups: rare
+    digest.update(f"{[(i, jobs[i].kind.value) for i in special]!r}\n{graph.parents!r}\n".encode())
+    for i in special:
+        group = jobs[i].group
+        if group is not None:
+            _digest_graph(group, digest)

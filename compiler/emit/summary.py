@@ -30,7 +30,9 @@ def cell(value: Any) -> str:
 def chunks_text(sizes: list[int]) -> str:
     """`2x33 + 1` style: how a label was cut into tasks."""
     counts = Counter(sizes)
-    return " + ".join(f"{n}x{size}" if n > 1 else str(size) for size, n in sorted(counts.items(), reverse=True))
+    return " + ".join(
+        f"{n}x{size}" if n > 1 else str(size) for size, n in sorted(counts.items(), reverse=True)
+    )
 
 
 def _work(task: Task) -> dict[str, Any]:

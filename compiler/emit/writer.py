@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,21 +36,21 @@ from ..ir import Task, Workflow
 from ..passes.payload_common import QNODE_MAP_FILE
 from .atomic import atomic_outdir
 from .provenance import dag_digest, header, schema_id
-from .summary import SUMMARY_FILE, provenance_line, render_summary, summary_context
+from .summary import SUMMARY_FILE, SUMMARY_TEMPLATE, provenance_line, render_summary, summary_context
 from .task_files import task_params_file, write_task_file
-from .taskparams import _default_environment, template_environment
+from .taskparams import TEMPLATE_NAME, _default_environment, _get_template, template_environment
 from .validate import (
     JOBS_ENTRY_SCHEMA,
     WORKFLOW_SCHEMA,
+    document_problems,
     entry_ok,
     entry_problems,
     map_problems,
     map_schema_id,
-    schema_problems,
 )
 
-WRITE_BUFFER = 1 << 20
 SAMPLE_LINES = 2  # per jobs file: the first lines (and the last) go through the validator
+TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"  # BPS config key naming a site's templates folder
 
 
 def jobs_file(task: Task) -> str:
@@ -165,9 +166,10 @@ class _JobsWriter:
         assert wf.pseudo_inputs is not None and wf.tasks is not None and wf.graph is not None
         self.wf = wf
         self._check_values(wf)
-        dumps = json.dumps
-        self.names = [dumps(n) for n in wf.entry_names_or_pseudo()]
-        self.task_names = [dumps(t.name) for t in wf.tasks]
+        # json.dumps(str) is this C function behind two Python calls: 0.045 s against 0.065 s
+        # per 10^5 names, same text.
+        self.names = list(map(encode_basestring_ascii, wf.entry_names_or_pseudo()))
+        self.task_names = [encode_basestring_ascii(t.name) for t in wf.tasks]
 
     @staticmethod
     def _check_values(wf: Workflow) -> None:
@@ -183,7 +185,7 @@ class _JobsWriter:
     def write_task(self, task: Task, path: Path, relative: str) -> str:
         """Write one jobs file; returns its SHA-256 (hex)."""
         digest = hashlib.sha256()
-        with open(path, "wb", buffering=WRITE_BUFFER) as out:
+        with open(path, "wb") as out:  # lines go out in 4096-line chunks: no big buffer needed
             if task.is_final or (task.work is not None and task.work.es):  # rare: the plain way
                 self._write_entries(task, out, digest, relative)
             else:
@@ -245,13 +247,21 @@ def _raise_on(problems: list[Any]) -> None:
 
 
 def environment(templates_dir: str | os.PathLike[str] | None) -> jinja2.Environment:
-    """The template environment: bundled templates, or a site's folder in front of them."""
+    """The template environment: bundled templates, or a site's folder in front of them.
+
+    Both templates are loaded here, so a syntax error in a site's template stops the
+    compile before any file is written.
+    """
     if templates_dir is None:
-        return _default_environment()
-    folder = Path(templates_dir)
-    if not folder.is_dir():
-        raise CompileError(f"templates folder {folder} does not exist or is not a folder")
-    return template_environment(folder)
+        env = _default_environment()
+    else:
+        folder = Path(templates_dir)
+        if not folder.is_dir():
+            raise CompileError(f"templates folder {folder} does not exist or is not a folder")
+        env = template_environment(folder)
+    for name in (TEMPLATE_NAME, SUMMARY_TEMPLATE):
+        _get_template(env, name)
+    return env
 
 
 def write_documents(
@@ -273,7 +283,7 @@ def write_documents(
         files[task.name] = TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
     maps = write_maps(wf, folder)
     document = workflow_document(wf, digest, files, maps)
-    _raise_on(schema_problems(WORKFLOW_SCHEMA, document, "workflow.json"))
+    _raise_on(document_problems(WORKFLOW_SCHEMA, document, "workflow.json"))
     summary = render_summary(env, summary_context(wf, digest, maps))
     (folder / SUMMARY_FILE).write_text(provenance_line(document["generator"], digest) + summary, "utf-8")
     with open(folder / "workflow.json", "w", encoding="utf-8") as out:
@@ -298,9 +308,6 @@ def write_outdir(
     with atomic_outdir(outdir, force=force) as tmp:
         write_documents(wf, tmp, input_digest=input_digest, templates_dir=templates_dir)
     return Path(outdir)
-
-
-TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"
 
 
 def configured_templates(config: Any) -> str | None:
