@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import as_config
+from .emit.provenance import pickle_digest
+from .emit.writer import configured_templates
 from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
 from .ir import Graph, NodeKind, Workflow
@@ -27,11 +29,18 @@ WORKFLOW_PICKLE = "bps_generic_workflow.pickle"
 
 @dataclass
 class Compiled:
-    """A compiled workflow and where the time went (phase or pass name -> seconds)."""
+    """A compiled workflow and where the time went (phase or pass name -> seconds).
+
+    `input_digest` identifies the input in every emitted document: the pickle's sha256
+    when compiled from a file, else (None) the writer's digest of the DAG itself.
+    `templates_dir` is the site's template folder from the config (`pandaCompileTemplates`).
+    """
 
     workflow: Workflow
     timings: dict[str, float] = field(default_factory=dict)
     config: Any = None
+    input_digest: str | None = None
+    templates_dir: str | None = None
 
 
 def resolve_inputs(source: str | os.PathLike[str], config: Any = None) -> tuple[str, Any]:
@@ -86,9 +95,11 @@ def compile_workflow(
     # costs ~0.1 s, after 1M jobs seconds).
     with gc_paused():
         start = time.perf_counter()
+        digest = None
         if not is_generic_workflow(generic_workflow):
-            generic_workflow, config = resolve_inputs(generic_workflow, config)
-            generic_workflow = load_generic_workflow(generic_workflow)
+            pickle_path, config = resolve_inputs(generic_workflow, config)
+            generic_workflow = load_generic_workflow(pickle_path)
+            digest = pickle_digest(pickle_path)
             timings["load"] = time.perf_counter() - start
         start = time.perf_counter()
         wf = ingest(generic_workflow)
@@ -101,15 +112,26 @@ def compile_workflow(
         timings["config"] = time.perf_counter() - start
         run = run_pipeline(wf, after_pass=after_pass, stop_after=stop_after)
     timings.update(run.timings)
-    return Compiled(run.workflow, timings, cfg)
+    return Compiled(run.workflow, timings, cfg, digest, configured_templates(cfg))
 
 
-def write_outdir(compiled: Compiled | Workflow, outdir: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write the submission folder for a compiled workflow, atomically."""
+def write_outdir(
+    compiled: Compiled | Workflow,
+    outdir: str | os.PathLike[str],
+    force: bool = False,
+    templates_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the submission folder for a compiled workflow, atomically.
+
+    `templates_dir` (a site's templates) overrides the one the config named.
+    """
     wf = compiled.workflow if isinstance(compiled, Compiled) else compiled
+    digest = compiled.input_digest if isinstance(compiled, Compiled) else None
+    if templates_dir is None and isinstance(compiled, Compiled):
+        templates_dir = compiled.templates_dir
     start = time.perf_counter()
     with gc_paused():
-        path = _write_outdir(wf, outdir, force=force)
+        path = _write_outdir(wf, outdir, force=force, input_digest=digest, templates_dir=templates_dir)
     if isinstance(compiled, Compiled):
         compiled.timings["write"] = time.perf_counter() - start
     return path

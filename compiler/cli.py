@@ -101,7 +101,7 @@ def main() -> None:
 )
 def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any) -> None:
     """Compile WORKFLOW (a GenericWorkflow pickle, URI or BPS submit folder) into OUTDIR."""
-    from .api import compile_workflow
+    from .api import compile_workflow, write_outdir
     from .dump import dump_ir
     from .passes.pipeline import PASSES
     from .summary import summarize
@@ -126,7 +126,7 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
             )
             if flags["stop_after"]:
                 return
-            _write(compiled, workflow, config, outdir, flags)
+            write_outdir(compiled, outdir, force=flags["force"], templates_dir=flags["templates"])
         except CompileError as exc:
             raise _fail(exc) from None
         except KeyboardInterrupt:
@@ -138,31 +138,6 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
     # The process ends here: spare it the interpreter's final garbage collection over
     # every job object (seconds at 10^6 jobs); the OS reclaims the memory anyway.
     gc.freeze()
-
-
-def _write(compiled: Any, workflow: str, config: str | None, outdir: str, flags: dict[str, Any]) -> None:
-    """Write OUTDIR with the pickle's digest as input digest and the site's templates, if any.
-
-    Like `api.write_outdir` (timed, GC paused), plus what only the CLI knows: which file
-    the workflow came from. Templates: --templates, else the config's pandaCompileTemplates.
-    """
-    from .api import resolve_inputs
-    from .emit.provenance import pickle_digest
-    from .emit.writer import configured_templates, write_outdir
-    from .load.ingest import gc_paused
-
-    start = time.perf_counter()
-    pickle_path, _ = resolve_inputs(workflow, config)
-    templates = flags["templates"] or configured_templates(compiled.config)
-    with gc_paused():
-        write_outdir(
-            compiled.workflow,
-            outdir,
-            force=flags["force"],
-            input_digest=pickle_digest(pickle_path),
-            templates_dir=templates,
-        )
-    compiled.timings["write"] = time.perf_counter() - start
 
 
 @main.command("check")

@@ -63,3 +63,7 @@ def test_wheel_install_without_lsst(tmp_path: Path) -> None:
     assert doc["name"] == "u_someone_DRP_20250601T000000Z"
     assert sum(t["job_count"] for t in doc["tasks"]) == 201  # 200 jobs + the final job
     assert all((out / t["jobs_file"]).exists() for t in doc["tasks"])
+    check = subprocess.run(
+        [env_dir / "bin" / "panda-compile", "check", out], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import compile_workflow, write_outdir
+from compiler import compile_workflow, load_generic_workflow, write_outdir
 from compiler.emit.provenance import SCHEMA_BASE, dag_digest
 from compiler.emit.taskparams import TEMPLATE_NAME, bundled_templates_dir
 from compiler.emit.validate import (
@@ -113,8 +113,14 @@ def test_compiling_twice_gives_byte_identical_folders(tmp_path: Path) -> None:
     assert first == second and len(first) == 2 * 9 + 4
 
 
+def test_api_digest_is_the_pickles_from_a_file(tmp_path: Path) -> None:
+    write_outdir(compile_workflow(str(PICKLE), str(CONFIG)), tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "workflow.json").read_text())
+    assert doc["input_digest"] == "sha256:" + hashlib.sha256(PICKLE.read_bytes()).hexdigest()
+
+
 def test_api_digest_is_the_dags_without_a_file(tmp_path: Path) -> None:
-    compiled = compile_workflow(str(PICKLE), str(CONFIG))
+    compiled = compile_workflow(load_generic_workflow(PICKLE), str(CONFIG))
     write_outdir(compiled, tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "workflow.json").read_text())
     assert doc["input_digest"] == dag_digest(compiled.workflow)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import compile_workflow, write_outdir
+from compiler.check import check_outdir
 
 
 @dataclass
@@ -45,6 +46,7 @@ def config_with(tmp: Path, base: Path, **overrides: Any) -> Path:
 def run_ours(gw: Any, config: Path, outdir: Path) -> Result:
     compiled = compile_workflow(gw, str(config), submit_path=outdir)
     write_outdir(compiled, outdir, force=True)
+    assert check_outdir(outdir) == []  # every compared folder also passes `panda-compile check`
     doc = json.loads((outdir / "workflow.json").read_text())
     maps = {}
     for task in doc["tasks"]:
