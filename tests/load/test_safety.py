@@ -235,9 +235,10 @@ def test_transform_style_uuid_tags_load(tmp_path):
     import uuid
 
     pytest.importorskip("lsst.ctrl.bps")
+    from workflows import WorkflowOptions, make_workflow
+
     from compiler.load import load_generic_workflow
     from tests.conftest import BENCHMARKS  # noqa: F401  (puts benchmarks on sys.path)
-    from workflows import WorkflowOptions, make_workflow
 
     gw = make_workflow(50, options=WorkflowOptions(uuid_tags=True))
     path = tmp_path / "gw.pickle"
