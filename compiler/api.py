@@ -18,9 +18,10 @@ from .emit.provenance import pickle_digest
 from .emit.writer import configured_templates
 from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
+from .gcpause import gc_paused
 from .ir import Graph, NodeKind, Workflow
 from .load import is_generic_workflow, load_generic_workflow
-from .load.ingest import gc_paused, ingest
+from .load.ingest import ingest
 from .options import resolve_options
 from .passes.pipeline import AfterPass, run_pipeline
 

@@ -17,15 +17,14 @@ ctrl_bps API that both the real class and `compiler.load.model` provide. Cost ma
 from __future__ import annotations
 
 import dataclasses
-import gc
 import operator
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import networkx
 
 from ..errors import LoadError
+from ..gcpause import gc_paused
 from ..ir import Command, Exec, File, Graph, Job, JobAttrs, NodeKind, Options, Workflow
 
 # GenericWorkflowNodeType values (ctrl_bps IntEnum): NOOP=1, PAYLOAD=2, GROUP=3.
@@ -102,18 +101,6 @@ def _node_kind(node: Any) -> NodeKind:
         return _KIND_BY_NODE_TYPE[int(getattr(node, "node_type", 2))]
     except (AttributeError, KeyError, TypeError, ValueError, NotImplementedError):
         raise LoadError(f"node {getattr(node, 'name', node)!r} has an unknown node type") from None
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC for a bulk build of objects that hold no cycles to collect."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _files_getter(gw: Any, attr: str, method: str) -> Callable[[str], Any]:

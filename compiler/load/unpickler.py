@@ -31,7 +31,6 @@ import _compat_pickle
 import builtins
 import collections
 import contextlib
-import gc
 import importlib
 import io
 import os
@@ -43,6 +42,7 @@ from contextvars import ContextVar
 from typing import IO, Any
 
 from ..errors import LoadError
+from ..gcpause import gc_paused
 from . import model
 from .layouts import (
     GRAPH_DEFAULTS,
@@ -253,23 +253,6 @@ def _opener(source: Source) -> tuple[str, Opener]:
     return text, lambda: contextlib.nullcontext(io.BytesIO(data))
 
 
-def _gc_pause() -> Callable[[], None]:
-    """Pause the cyclic GC if it runs; return the function that resumes it.
-
-    Why: the collector would otherwise scan the growing heap of new containers again and
-    again during the load (about two thirds of the time).  Resuming is the loader's last
-    act, so the one collection the new objects will cost happens after it returns, as for a
-    plain ``pickle.load`` with the GC paused.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    return gc.enable if was_enabled else _nothing
-
-
-def _nothing() -> None:
-    """Resume function when the GC was already off before the load."""
-
-
 def _needs_checking(exc: Exception) -> bool:
     """Whether a fast-path failure means 'state the C restorer cannot store'."""
     if isinstance(exc, AttributeError):
@@ -299,26 +282,33 @@ def _unpickle(name: str, opener: Opener, table: dict[tuple[str, str], Any], real
 
 
 def _load_stand_ins(name: str, opener: Opener, checking: bool) -> Any:
-    """One pass with the stand-ins, with the GC paused throughout (see `_gc_pause`)."""
+    """One pass with the stand-ins, with the GC paused throughout (see `compiler.gcpause`)."""
     records = _per_load_records(checking)
     graphs: list[Any] = []
     groups: list[Any] = []
     graphs_token = model._created_graphs.set(graphs)
     groups_token = _restored_groups.set(groups)
-    resume = _gc_pause()
     try:
-        obj = _unpickle(name, opener, _stand_in_table(records), real=False, fast=not checking)
-        _finish_records(records)
-        for group in groups:
-            group.__class__ = model.GenericWorkflowGroup
-        if not isinstance(obj, model.GenericWorkflow):
-            raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
-        for graph in graphs:
-            _tidy_graph(name, graph)
+        with gc_paused():
+            obj = _load_into(name, opener, records, groups, graphs, checking)
     finally:
         model._created_graphs.reset(graphs_token)
         _restored_groups.reset(groups_token)
-        resume()
+    return obj
+
+
+def _load_into(
+    name: str, opener: Opener, records: dict[str, type], groups: list[Any], graphs: list[Any], checking: bool
+) -> Any:
+    """The body of `_load_stand_ins`: unpickle, then give groups and graphs their final form."""
+    obj = _unpickle(name, opener, _stand_in_table(records), real=False, fast=not checking)
+    _finish_records(records)
+    for group in groups:
+        group.__class__ = model.GenericWorkflowGroup
+    if not isinstance(obj, model.GenericWorkflow):
+        raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
+    for graph in graphs:
+        _tidy_graph(name, graph)
     return obj
 
 
@@ -346,11 +336,8 @@ def _tidy_graph(name: str, graph: Any) -> None:
 def _load_real(name: str, opener: Opener) -> Any:
     """One pass onto the real ctrl_bps classes (same allow-list)."""
     table = _real_table(name)
-    resume = _gc_pause()
-    try:
+    with gc_paused():
         obj = _unpickle(name, opener, table, real=True, fast=False)
-    finally:
-        resume()
     real_cls = table[(_GW_MODULE, "GenericWorkflow")]
     if not isinstance(obj, real_cls):
         raise LoadError(f"{name}: top-level object is a {type(obj).__name__}, not a GenericWorkflow")
