@@ -9,29 +9,71 @@ the reference builds it. The order id is the job's position within its label.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import PassError, job_problem
-from ..ir import Command, Workflow
+from ..ir import Command, Job, Workflow
 from .base import capped
 
 
-def name_format(command: Command, params: tuple[str, ...]) -> str:
-    """A `str.format` pattern giving the pseudo-input name from (job name, cmdvals).
+@dataclass(frozen=True)
+class NameFormat:
+    """How to build pseudo-input names for the jobs of one command.
 
-    Built once per distinct command (a handful per workflow) so that each job costs one
-    C-level `format` call: `{0}+qgraphNodeId:{1[qgraphNodeId]}+qgraphId:{1[qgraphId]}`.
+    `pattern.format(job name, value of used[0], value of used[1], ...)`, e.g.
+    `{}+qgraphNodeId:{}+qgraphId:{}`; a placeholder the command does not use is a literal
+    `+param:`. Values are fetched with C-level item getters, so a name costs one
+    `str.format` call with no Python code per job.
     """
-    parts = ["{0}"]
-    for p in params:
-        value = f"{{1[{p}]}}" if p in command.params else ""
-        parts.append(f"+{_literal(p)}:{value}")
-    return "".join(parts)
+
+    pattern: str
+    used: tuple[str, ...]
+
+    @classmethod
+    def of(cls, command: Command, params: tuple[str, ...]) -> NameFormat:
+        parts, used = ["{}"], []
+        for p in params:
+            literal = p.replace("{", "{{").replace("}", "}}")
+            if p in command.params:
+                parts.append(f"+{literal}:{{}}")
+                used.append(p)
+            else:
+                parts.append(f"+{literal}:")
+        return cls("".join(parts), tuple(used))
+
+    def names(self, jobs: list[Job]) -> list[str]:
+        cmdvals = list(map(_CMDVALS, jobs))
+        values = [map(operator.itemgetter(p), cmdvals) for p in self.used]
+        return list(map(self.pattern.format, map(_NAME, jobs), *values))
 
 
-def _literal(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
+_NAME = operator.attrgetter("name")
+_CMDVALS = operator.attrgetter("cmdvals")
+_COMMAND = operator.attrgetter("command")
+
+
+def _by_command(jobs: tuple[Job, ...], positions: tuple[int, ...]) -> dict[Command, list[int]]:
+    """Job positions grouped by command (jobs of a label nearly always share one)."""
+    commands = list(map(_COMMAND, map(jobs.__getitem__, positions)))
+    first = commands[0] if commands else None
+    if commands.count(first) == len(commands):  # C-level identity-first comparison
+        return {first: list(positions)} if first is not None else {}
+    groups: dict[int, tuple[Command, list[int]]] = {}
+    for command, j in zip(commands, positions, strict=True):
+        groups.setdefault(id(command), (command, []))[1].append(j)
+    return dict(groups.values())
+
+
+def _too_long(jobs: list[Job], names: list[str], limit: int) -> list[str]:
+    return [
+        job_problem(
+            job.name, job.label, f"pseudo-input name is {len(name)} characters, over the limit {limit}"
+        )
+        for job, name in zip(jobs, names, strict=True)
+        if len(name) > limit
+    ]
 
 
 @dataclass(frozen=True)
@@ -50,26 +92,20 @@ class PseudoInputs:
         order_ids = [0] * len(jobs)
         problems: list[str] = []
         next_order_id: dict[str, int] = {}  # per label, on across a label's waves
-        formats: dict[int, str] = {}  # id(command) -> name format
+        formats: dict[int, NameFormat] = {}  # id(command) -> how its jobs are named
         for block in wf.labels:
             first = next_order_id.get(block.label, 0)
             next_order_id[block.label] = first + len(block.jobs)
-            for order_id, j in enumerate(block.jobs, first):
-                job = jobs[j]
-                fmt = formats.get(id(job.command))
-                if fmt is None:
-                    fmt = formats[id(job.command)] = name_format(job.command, params)
-                name = fmt.format(job.name, job.cmdvals)
-                if len(name) > limit:
-                    problems.append(
-                        job_problem(
-                            job.name,
-                            job.label,
-                            f"pseudo-input name is {len(name)} characters, over the limit {limit}",
-                        )
-                    )
-                names[j] = name
-                order_ids[j] = order_id
+            for command, positions in _by_command(jobs, block.jobs).items():
+                fmt = formats.get(id(command)) or formats.setdefault(
+                    id(command), NameFormat.of(command, params)
+                )
+                block_jobs = list(map(jobs.__getitem__, positions))
+                block_names = fmt.names(block_jobs)
+                list(map(names.__setitem__, positions, block_names))
+                if block_names and max(map(len, block_names)) > limit:
+                    problems += _too_long(block_jobs, block_names, limit)
+            list(map(order_ids.__setitem__, block.jobs, range(first, first + len(block.jobs))))
         if problems:
             raise PassError(capped(problems))
         return wf.replace(pseudo_inputs=tuple(names), order_ids=tuple(order_ids))

@@ -6,16 +6,55 @@ networkx exception, a silently empty executable); here each is one line naming t
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
+
+import networkx
 
 from ..errors import PassError, job_problem
 from ..ir import Graph, Job, Workflow
 from .base import capped
 
 
+def _edges_follow_label_order(graph: Graph) -> list[tuple[int, int]] | None:
+    """The same-label edges, if every other edge goes forward in the source's label order.
+
+    Then only same-label edges can close a cycle (a cycle through several labels needs an
+    edge going back), and those are few, usually none. None when this does not apply.
+    All C-level maps: at 10^6 edges this costs a fraction of a Kahn sort in Python.
+    """
+    if graph.label_order is None:
+        return None
+    rank = {label: i for i, label in enumerate(graph.label_order)}
+    job_rank = [rank.get(job.label, -1) for job in graph.jobs]
+    children = list(
+        itertools.chain.from_iterable(map(itertools.repeat, range(len(graph.jobs)), map(len, graph.parents)))
+    )
+    parents = list(itertools.chain.from_iterable(graph.parents))
+    child_rank = list(map(job_rank.__getitem__, children))
+    parent_rank = list(map(job_rank.__getitem__, parents))
+    if -1 in job_rank or any(map(operator.gt, parent_rank, child_rank)):
+        return None
+    same = itertools.compress(zip(parents, children, strict=True), map(operator.eq, parent_rank, child_rank))
+    return list(same)
+
+
 def find_cycle(graph: Graph) -> list[str] | None:
+    """Names of jobs on one dependency cycle, or None when the graph is acyclic."""
+    same_label = _edges_follow_label_order(graph)
+    if same_label is not None:
+        try:
+            cycle = networkx.find_cycle(networkx.DiGraph(same_label)) if same_label else []
+        except networkx.NetworkXNoCycle:
+            cycle = []
+        return [graph.jobs[u].name for u, _ in cycle] or None
+    return _kahn_cycle(graph)
+
+
+def _kahn_cycle(graph: Graph) -> list[str] | None:
     """Names of jobs on one dependency cycle, or None when the graph is acyclic (Kahn)."""
     n = len(graph.jobs)
     pending = [len(p) for p in graph.parents]
@@ -57,6 +96,28 @@ def job_problems(job: Job) -> Iterable[str]:
         yield job_problem(job.name, job.label, f"command line uses {names} but cmdvals has no value for it")
 
 
+def _all_jobs_fine(jobs: list[Job]) -> bool:
+    """Whether no job has a problem `job_problems` would report, in C-level passes.
+
+    Labels are checked per job, executables per distinct command, and `{params}` against
+    each job's cmdvals as one set comparison per job: no Python code runs per job.
+    """
+    if not all(map(_LABEL, jobs)):
+        return False
+    commands = list(map(_COMMAND, jobs))
+    distinct = dict(zip(map(id, commands), commands, strict=True))
+    if not all(c.executable is not None and c.executable.src_uri for c in distinct.values()):
+        return False
+    needed = {key: frozenset(c.params) for key, c in distinct.items()}
+    params = map(needed.__getitem__, map(id, commands))
+    return all(map(operator.le, params, map(dict.keys, map(_CMDVALS, jobs))))
+
+
+_LABEL = operator.attrgetter("label")
+_COMMAND = operator.attrgetter("command")
+_CMDVALS = operator.attrgetter("cmdvals")
+
+
 def _duplicates(jobs: list[Job]) -> list[str]:
     seen: set[str] = set()
     problems = []
@@ -83,16 +144,8 @@ class Validate:
         names = [job.name for job in jobs]
         if len(set(names)) != len(names):
             problems += _duplicates(jobs)
-        for job in jobs:  # the common case costs a few attribute reads per job
-            command = job.command
-            executable = command.executable
-            cmdvals = job.cmdvals
-            if (
-                not job.label
-                or executable is None
-                or not executable.src_uri
-                or not all(k in cmdvals for k in command.params)
-            ):
+        if not _all_jobs_fine(jobs):  # rare: find and name every problem, job by job
+            for job in jobs:
                 problems.extend(job_problems(job))
         if wf.final_is_workflow:
             problems.append("the final job is a workflow; PanDA needs a single final job")
