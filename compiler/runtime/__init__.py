@@ -1,7 +1,9 @@
 """The runtime side of panda-compile: talking to iDDS/PanDA about a compiled OUTDIR.
 
-`compiler.runtime.idds` reaches iDDS (directly or through the PanDA relay) with bounded
-retries, builds the iDDS workflow from OUTDIR and stages files; `compiler.runtime.errors`
-holds the errors.  Nothing here is imported by `import compiler`, and idds/panda-client
-are imported only when a runtime function is called.
+`idds` reaches iDDS (directly or through the PanDA relay) with bounded retries;
+`workflow` builds the iDDS workflow from OUTDIR; `staging` copies the files to pre-stage;
+`operations` does submit/report/cancel/restart/ping/list on top of them, `report` turns
+iDDS replies into per-label job states; `errors` holds the errors. Nothing here is
+imported by `import compiler`, and idds/panda-client are imported only when a runtime
+function is called.
 """

@@ -1,4 +1,4 @@
-"""The iDDS client side: reach iDDS, turn a compiled OUTDIR into an iDDS workflow, stage files.
+"""The iDDS client side: reach iDDS (directly or through the PanDA relay), with bounded retries.
 
 Why a wrapper around the iDDS/PanDA clients: they report failure in two different shapes
 and retry on their own terms, neither of which suits a command-line tool.
@@ -21,20 +21,16 @@ idds and panda-client are imported on first use: ``import compiler`` must work w
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import hashlib
 import importlib
-import json
 import logging
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import Failure, OutdirError, RuntimeServiceError, StagingError
+from .errors import Failure, RuntimeServiceError
 
 _LOG = logging.getLogger(__name__)
 
@@ -323,6 +319,8 @@ class IddsClient:
     ) -> int:
         """Submit ``workflow`` (split into steps first if it is too large); returns the request id."""
         if max_request_length and request_cache is not None:
+            from .workflow import split_for_submit  # (workflow imports this module)
+
             for step in split_for_submit(workflow, max_request_length, request_cache):
                 # re-uploading a step rewrites the same files on the server: safe to retry
                 result = self.call("submit", workflow=step, username=None, use_dataset_name=False)
@@ -483,172 +481,3 @@ def client_from_config(
         " or give an iDDS URL",
         kind=Failure.CONFIG,
     )
-
-
-# ----- OUTDIR -> iDDS workflow -----------------------------------------------------------
-
-_REQUIRED_TASK_KEYS = ("name", "dependency_tasks", "jobs_file", "work")
-
-
-def load_workflow_document(outdir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``OUTDIR/workflow.json``, checked for what building the iDDS workflow needs."""
-    path = Path(outdir) / "workflow.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise OutdirError(f"{path}: cannot read the compiled workflow ({exc})") from exc
-    problems = [
-        f"task #{i} ({t.get('name', '?')}) lacks '{key}'"
-        for i, t in enumerate(doc.get("tasks", []))
-        for key in _REQUIRED_TASK_KEYS
-        if key not in t
-    ]
-    if not doc.get("name") or not doc.get("tasks"):
-        problems.insert(0, "no 'name' or no 'tasks'")
-    names = {t.get("name") for t in doc.get("tasks", [])}
-    wanted = [doc["final_task"]] if doc.get("final_task") else []
-    problems += [
-        f"unknown task '{n}' in final_task/release_after"
-        for n in wanted + doc.get("release_after", [])
-        if n not in names
-    ]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise OutdirError(f"{path}: {problems[0]}{more}; compile the workflow again")
-    return doc
-
-
-def read_dependency_map(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """A ``jobs/<task>.jsonl`` file: one dependency-map entry per line."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise OutdirError(f"{path}: cannot read the dependency map ({exc})") from exc
-
-
-def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
-    """The iDDS ``Workflow`` of a compiled OUTDIR, built as the reference plugin builds it.
-
-    Works are added in ``workflow.json`` order; a final task gets an ``AndCondition``
-    releasing it once every ``release_after`` work is terminated.
-    """
-    doc = load_workflow_document(outdir)
-    workflow_module = _import("idds.workflowv2.workflow")
-    work_class = _import("idds.doma.workflowv2.domapandawork").DomaPanDAWork
-    workflow = workflow_module.Workflow(name=doc["name"])
-    final = doc.get("final_task")
-    works: dict[str, Any] = {}
-    for task in doc["tasks"]:
-        dependency_map = read_dependency_map(Path(outdir) / task["jobs_file"])
-        kwargs = {k: v for k, v in task["work"].items() if k != "task_name"}
-        try:
-            work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)
-        except (TypeError, ValueError) as exc:  # a key this idds-doma does not know, a bad map entry
-            raise OutdirError(f"task {task['name']}: DomaPanDAWork refused its arguments: {exc}") from exc
-        if task["name"] != final or task["dependency_tasks"]:
-            work.dependency_tasks = list(task["dependency_tasks"])
-        workflow.add_work(work)
-        works[task["name"]] = work
-    if final:
-        conditions = [works[name].is_terminated for name in doc.get("release_after", [])]
-        workflow.add_condition(workflow_module.AndCondition(conditions=conditions, true_works=[works[final]]))
-    return workflow
-
-
-def split_for_submit(workflow: Any, max_request_length: int, cache_dir: str | os.PathLike[str]) -> list[Any]:
-    """The workflow steps to upload before ``workflow`` itself (``[]`` if it is small enough).
-
-    iDDS's own ``split_workflow_to_steps`` moves large dependency maps to files under
-    ``cache_dir`` and marks ``workflow`` as having steps, so submitting it afterwards sends
-    only references.  Call it once per workflow object.
-    """
-    os.makedirs(cache_dir, exist_ok=True)
-    steps = workflow.split_workflow_to_steps(
-        request_cache=str(cache_dir), max_request_length=max_request_length
-    )
-    return list(steps or [])
-
-
-# ----- staging files ---------------------------------------------------------------------
-
-SMALL_FILE = 16 * 1024 * 1024
-
-
-@dataclasses.dataclass
-class StageReport:
-    """What `stage_files` did, by destination URI."""
-
-    copied: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[str] = dataclasses.field(default_factory=list)
-
-
-def _stage_pairs(files: Mapping[str, str], dest: Any, resource_path: Any) -> list[tuple[Any, Any]]:
-    """(source, target) per file; a directory lands as ``dest/<dirname>/<file>`` (as the reference)."""
-    pairs = []
-    for local in files.values():
-        source = resource_path(local)
-        base = os.path.basename(os.path.normpath(source.ospath if source.isLocal else source.path))
-        if source.isLocal and os.path.isdir(source.ospath):
-            folder = dest.join(base, forceDirectory=True)
-            for found in resource_path.findFileResources([source.ospath]):
-                pairs.append((found, folder.join(found.basename(), forceDirectory=False)))
-        else:
-            pairs.append((source, dest.join(base, forceDirectory=False)))
-    return pairs
-
-
-def _digest(resource: Any) -> str:
-    """md5 of a resource's bytes, streamed (for files too large to compare in memory)."""
-    md5 = hashlib.md5()
-    with resource.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            md5.update(block)
-    return md5.hexdigest()
-
-
-def same_content(source: Any, target: Any) -> bool:
-    """True if ``target`` exists with ``source``'s bytes (size first, then bytes or md5)."""
-    if not target.exists():
-        return False
-    size = source.size()
-    if size != target.size():
-        return False
-    if size <= SMALL_FILE:
-        return bool(source.read() == target.read())
-    return _digest(source) == _digest(target)
-
-
-def _stage_one(source: Any, target: Any) -> bool:
-    """Copy one file unless already there; True if copied."""
-    if same_content(source, target):
-        return False
-    target.transfer_from(source, transfer="copy", overwrite=True)
-    return True
-
-
-def stage_files(files: Mapping[str, str], dest_uri: str, max_workers: int = 10) -> StageReport:
-    """Copy the files to pre-stage to ``dest_uri`` (``fileDistributionEndPoint``) in parallel.
-
-    Files already there with the same content are skipped, so a resubmission copies only
-    what changed.  Every failure is collected; one `StagingError` names the first.
-    """
-    resource_path = importlib.import_module("lsst.resources").ResourcePath
-    dest = resource_path(dest_uri, forceDirectory=True)
-    pairs = _stage_pairs(files, dest, resource_path)
-    dest.exists()  # instantiate S3 clients in this thread; boto3 client creation is not thread-safe
-    report, errors = StageReport(), []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        futures = {pool.submit(_stage_one, src, dst): (src, dst) for src, dst in pairs}
-        for future in concurrent.futures.as_completed(futures):
-            src, dst = futures[future]
-            try:
-                (report.copied if future.result() else report.skipped).append(str(dst))
-            except Exception as exc:
-                errors.append(f"{src} -> {dst}: {one_line(exc)}")
-    if errors:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise StagingError(f"cannot stage files to {dest_uri}: {errors[0]}{more}")
-    report.copied.sort()
-    report.skipped.sort()
-    return report

@@ -35,15 +35,10 @@ from typing import Any
 
 from ..errors import CompileError, ConfigError
 from .errors import Failure, OutdirError, RuntimeServiceError
-from .idds import (
-    IddsClient,
-    build_idds_workflow,
-    client_from_config,
-    load_workflow_document,
-    split_for_submit,
-    stage_files,
-)
+from .idds import IddsClient, client_from_config
 from .report import RunReport, build_report, run_state, status_name
+from .staging import stage_files
+from .workflow import build_idds_workflow, load_workflow_document, split_for_submit
 
 SUBMISSION_FILE = "submission.json"
 DEFAULT_MAX_REQUEST_LENGTH = 400_000_000  # the reference's PANDA_DEFAULT_MAX_REQUEST_LENGTH

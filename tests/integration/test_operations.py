@@ -39,6 +39,7 @@ from compiler.cli_runtime import RUNTIME_COMMANDS
 from compiler.errors import CompileError, ConfigError
 from compiler.runtime import idds as runtime
 from compiler.runtime import operations as ops
+from compiler.runtime import workflow as outdir_workflow
 from compiler.runtime.errors import Failure, OutdirError, RuntimeServiceError
 
 pytestmark = pytest.mark.integration
@@ -118,7 +119,7 @@ def assert_request_holds_outdir(client: runtime.IddsClient, request_id: int, out
     assert sorted(works) == sorted(t["name"] for t in doc["tasks"])  # iDDS keeps works unordered
     for task in doc["tasks"]:
         work = works[task["name"]]
-        assert work.dependency_map == runtime.read_dependency_map(outdir / task["jobs_file"])
+        assert work.dependency_map == outdir_workflow.read_dependency_map(outdir / task["jobs_file"])
         assert list(work.dependency_tasks or []) == task["dependency_tasks"]
     (condition,) = row["request_metadata"]["workflow"].template.conditions.values()
     assert [m.__self__.task_name for m in condition.conditions] == doc["release_after"]

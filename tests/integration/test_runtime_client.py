@@ -18,6 +18,7 @@ from fake_relay import FakeRelay
 from idds_server import FORBIDDEN_DN, IddsServer, auth_headers
 
 from compiler.runtime import idds as runtime
+from compiler.runtime import workflow as outdir_workflow
 from compiler.runtime.errors import Failure, RuntimeServiceError
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.
 def outdir_tasks(outdir: Path) -> dict[str, list[dict[str, Any]]]:
     """``{task name: dependency map}`` as written in OUTDIR."""
     doc = json.loads((outdir / "workflow.json").read_text())
-    return {t["name"]: runtime.read_dependency_map(outdir / t["jobs_file"]) for t in doc["tasks"]}
+    return {t["name"]: outdir_workflow.read_dependency_map(outdir / t["jobs_file"]) for t in doc["tasks"]}
 
 
 def stored_workflow(client: runtime.IddsClient, request_id: int) -> Any:
@@ -56,7 +57,7 @@ def direct_client(server: IddsServer, dn: str | None = None, policy: runtime.Ret
 
 def test_build_matches_reference(reference, factory_outdir) -> None:
     outdir, summary = factory_outdir
-    workflow = runtime.build_idds_workflow(outdir)
+    workflow = outdir_workflow.build_idds_workflow(outdir)
     works = reference.ordered_works(workflow)
     assert [reference.work_summary(w) for w in works] == summary["works"]
     (condition,) = workflow.template.conditions.values()
@@ -68,18 +69,20 @@ def test_submit_and_read_back(live_idds: IddsServer, factory_outdir) -> None:
     outdir, _ = factory_outdir
     client = direct_client(live_idds)
     assert client.ping() == {"Status": "OK"}
-    request_id = client.submit(runtime.build_idds_workflow(outdir))
+    request_id = client.submit(outdir_workflow.build_idds_workflow(outdir))
     assert_same_as_outdir(stored_workflow(client, request_id), outdir)
 
 
 def test_large_workflow_is_submitted_in_steps(live_idds: IddsServer, factory_outdir, tmp_path: Path) -> None:
     outdir, _ = factory_outdir
-    steps = runtime.split_for_submit(runtime.build_idds_workflow(outdir), 8000, tmp_path / "probe")
+    steps = outdir_workflow.split_for_submit(
+        outdir_workflow.build_idds_workflow(outdir), 8000, tmp_path / "probe"
+    )
     assert len(steps) >= 2
     assert sorted(",".join(s.step_name for s in steps).split(",")) == sorted(outdir_tasks(outdir))
 
     client = direct_client(live_idds)
-    workflow = runtime.build_idds_workflow(outdir)
+    workflow = outdir_workflow.build_idds_workflow(outdir)
     request_id = client.submit(workflow, max_request_length=8000, request_cache=tmp_path / "cache")
     folder = live_idds.additional_storage / workflow.get_internal_id()
     uploaded = {p.name: json.loads(p.read_text()) for p in folder.iterdir()}
@@ -89,7 +92,7 @@ def test_large_workflow_is_submitted_in_steps(live_idds: IddsServer, factory_out
 
 def test_abort_and_retry(live_idds: IddsServer, factory_outdir) -> None:
     client = direct_client(live_idds)
-    request_id = client.submit(runtime.build_idds_workflow(factory_outdir[0]))
+    request_id = client.submit(outdir_workflow.build_idds_workflow(factory_outdir[0]))
     assert client.abort(request_id) == ["Command registered successfully"]
     assert client.retry(request_id) == ["Command registered successfully"]
     with pytest.raises(RuntimeServiceError, match="No match requests") as info:
@@ -145,7 +148,7 @@ def test_relay_path_round_trip(live_idds: IddsServer, factory_outdir, tmp_path, 
         assert isinstance(client.transport, runtime.RelayTransport)
         assert client.ping() == {"Status": "OK"}
         request_id = client.submit(
-            runtime.build_idds_workflow(outdir), max_request_length=8000, request_cache=tmp_path
+            outdir_workflow.build_idds_workflow(outdir), max_request_length=8000, request_cache=tmp_path
         )
         assert_same_as_outdir(stored_workflow(client, request_id), outdir)
         assert client.abort(request_id) == ["Command registered successfully"]

@@ -17,6 +17,8 @@ import pytest
 
 from compiler.errors import CompileError
 from compiler.runtime import idds as runtime
+from compiler.runtime import staging
+from compiler.runtime import workflow as outdir_workflow
 from compiler.runtime.errors import Failure, OutdirError, RuntimeServiceError, StagingError
 
 REFUSED = (
@@ -209,11 +211,11 @@ def test_importing_the_runtime_does_not_import_idds() -> None:
 
 def test_malformed_outdir_is_explained(tmp_path: Path) -> None:
     with pytest.raises(OutdirError, match="cannot read the compiled workflow"):
-        runtime.build_idds_workflow(tmp_path)
+        outdir_workflow.build_idds_workflow(tmp_path)
     doc = {"name": "wf", "tasks": [{"name": "t1", "jobs_file": "jobs/t1.jsonl"}], "final_task": "t9"}
     (tmp_path / "workflow.json").write_text(json.dumps(doc))
     with pytest.raises(OutdirError, match=r"task #0 \(t1\) lacks 'dependency_tasks' \(and 2 more\)"):
-        runtime.build_idds_workflow(tmp_path)
+        outdir_workflow.build_idds_workflow(tmp_path)
 
 
 # ----- staging ---------------------------------------------------------------------------
@@ -232,13 +234,13 @@ def test_stage_files_copies_then_skips_identical(tmp_path: Path) -> None:
     pytest.importorskip("lsst.resources")
     files = make_sources(tmp_path / "src")
     dest = tmp_path / "dest"
-    first = runtime.stage_files(files, dest.as_uri(), max_workers=3)
+    first = staging.stage_files(files, dest.as_uri(), max_workers=3)
     assert sorted(Path(p).name for p in first.copied) == ["a.qgraph", "b.qgraph", "final_job.bash"]
     assert (dest / "qg" / "a.qgraph").read_bytes() == b"A" * 100
     assert (dest / "final_job.bash").read_text().endswith("echo done\n")
 
     (tmp_path / "src" / "qg" / "b.qgraph").write_bytes(b"C" * 10)  # same size, new bytes
-    second = runtime.stage_files(files, dest.as_uri(), max_workers=3)
+    second = staging.stage_files(files, dest.as_uri(), max_workers=3)
     assert [Path(p).name for p in second.copied] == ["b.qgraph"]
     assert len(second.skipped) == 2
     assert (dest / "qg" / "b.qgraph").read_bytes() == b"C" * 10
@@ -248,4 +250,4 @@ def test_stage_files_reports_failures(tmp_path: Path) -> None:
     pytest.importorskip("lsst.resources")
     files = {"missing": str(tmp_path / "nope.txt"), **make_sources(tmp_path / "src")}
     with pytest.raises(StagingError, match=r"nope\.txt"):
-        runtime.stage_files(files, (tmp_path / "dest").as_uri(), max_workers=2)
+        staging.stage_files(files, (tmp_path / "dest").as_uri(), max_workers=2)
