@@ -364,7 +364,7 @@ class Workflow:
         if self.labels is not None and self.graph is not None and changed("graph", "labels"):
             problems += _verify_labels(self.labels, len(self.graph))
         if self.tasks is not None and self.graph is not None and changed("graph", "tasks", "task_of"):
-            problems += _verify_tasks(self)
+            problems += _verify_tasks(self, check_jobs=not _same_job_lists(self, previous))
         if problems:
             raise PassError(problems)
 
@@ -426,19 +426,36 @@ def _verify_labels(labels: tuple[LabelBlock, ...], n_jobs: int) -> list[str]:
     return problems
 
 
-def _verify_tasks(wf: Workflow) -> list[str]:
+def _same_job_lists(wf: Workflow, previous: Workflow | None) -> bool:
+    """Whether a pass only changed task metadata (the payload passes): no job moved."""
+    if previous is None or previous.tasks is None or wf.tasks is None:
+        return False
+    if wf.graph is not previous.graph or wf.task_of is not previous.task_of:
+        return False
+    return len(wf.tasks) == len(previous.tasks) and all(
+        a.jobs is b.jobs for a, b in zip(wf.tasks, previous.tasks, strict=True)
+    )
+
+
+def _verify_tasks(wf: Workflow, check_jobs: bool = True) -> list[str]:
+    """Task names unique and every task within the limit; with `check_jobs`, also that
+    every job is in exactly one task and `task_of` agrees (O(jobs), so skipped when a
+    pass left every task's job list as it was)."""
     assert wf.tasks is not None and wf.graph is not None
     problems: list[str] = []
     names = [t.name for t in wf.tasks]
     if len(set(names)) != len(names):
         problems.append("duplicate task names")
     limit = wf.options.max_jobs_per_task
-    count = [0] * len(wf.graph.jobs)
     for t in wf.tasks:
         if not t.jobs:
             problems.append(f"task '{t.name}' has no jobs")
         if len(t.jobs) > limit:
             problems.append(f"task '{t.name}' has {len(t.jobs)} jobs, over maxJobsPerTask={limit}")
+    if not check_jobs:
+        return problems
+    count = [0] * len(wf.graph.jobs)
+    for t in wf.tasks:
         for j in t.jobs:
             count[j] += 1
     if any(c != 1 for c in count):
