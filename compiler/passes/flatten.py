@@ -113,7 +113,7 @@ class Flatten:
 
     def run(self, wf: Workflow) -> Workflow:
         source = wf.source
-        if all(job.kind is NodeKind.JOB for job in source.jobs):
+        if source.only_jobs():
             return wf.replace(graph=source)
         expanded = _Expanded([], [])
         _inline(source, expanded)
