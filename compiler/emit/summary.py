@@ -12,9 +12,8 @@ from typing import Any
 
 import jinja2
 
-from ..errors import CompileError
 from ..ir import Task, Workflow
-from .taskparams import _get_template, _one_line, _template_location
+from .taskparams import render_template
 
 SUMMARY_TEMPLATE = "summary.md.j2"
 SUMMARY_FILE = "summary.md"
@@ -128,10 +127,4 @@ def provenance_line(generator: dict[str, str], input_digest: str) -> str:
 
 def render_summary(env: jinja2.Environment, context: dict[str, Any]) -> str:
     """The rendered Markdown; a template error names the template file and line."""
-    template = _get_template(env, SUMMARY_TEMPLATE)
-    try:
-        return template.render(context)
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-        where = _template_location(exc, template)
-        kind = "undefined value" if isinstance(exc, jinja2.UndefinedError) else type(exc).__name__
-        raise CompileError(f"{where}: {kind} rendering {SUMMARY_FILE}: {_one_line(exc)}") from exc
+    return render_template(env, SUMMARY_TEMPLATE, context, SUMMARY_FILE)

@@ -302,13 +302,18 @@ def render_task_params_text(
 ) -> str:
     """The taskParamMap as JSON text (byte-deterministic for equal inputs)."""
     context = task_context(task_name, work, dependency_map)
-    template = _get_template(env or _default_environment(), TEMPLATE_NAME)
+    return render_template(env or _default_environment(), TEMPLATE_NAME, context, f"task '{task_name}'")
+
+
+def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any], what: str) -> str:
+    """Render a template; any error becomes one CompileError naming template file and line."""
+    template = _get_template(env, name)
     try:
         return template.render(context)
     except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
         where = _template_location(exc, template)
         kind = "undefined value" if isinstance(exc, jinja2.UndefinedError) else type(exc).__name__
-        raise CompileError(f"{where}: {kind} rendering task '{task_name}': {_one_line(exc)}") from exc
+        raise CompileError(f"{where}: {kind} rendering {what}: {_one_line(exc)}") from exc
 
 
 def render_task_params(
