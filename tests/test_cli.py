@@ -47,7 +47,7 @@ def test_submit_directory_is_accepted(tmp_path: Path) -> None:
 
 def test_existing_outdir_needs_force(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    assert run(PICKLE, "--config", CONFIG, "-o", out, "-q").exit_code == 0
     (out / "old.txt").write_text("old")
     result = run(PICKLE, "--config", CONFIG, "-o", out)
     assert result.exit_code == 1

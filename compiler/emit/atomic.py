@@ -1,16 +1,34 @@
-"""Publish an output folder all at once.
+"""Publish an output folder all at once, and only where it is safe to.
 
-Everything is written into a temporary sibling of OUTDIR and renamed into place only
-after it is complete, so a failed, interrupted or killed compile never leaves a
-half-written OUTDIR behind (at worst a hidden `.OUTDIR.tmp-*` sibling after SIGKILL,
-which the next run of the same OUTDIR removes). SIGINT and SIGTERM remove the temporary
-folder before the process ends.
+Everything is written into a temporary sibling of OUTDIR (``.OUTDIR.tmp-<pid>-<hex>``)
+and moved into place only once complete, so a failed, interrupted or killed compile never
+leaves a half-written OUTDIR behind. SIGINT and SIGTERM remove the temporary folder
+before the process ends.
+
+What may be replaced, and how (the README's threat model):
+
+* `-o` must not be ``/``, the home folder, the current folder or one of its ancestors;
+  a symlink to a folder is followed (its target is replaced, the link stays), a dangling
+  one is refused.
+* ``--force`` replaces only a folder panda-compile wrote (a `workflow.json` with its
+  header) or an empty one; anything else is *foreign* and refused.
+* Compiles of one OUTDIR are serialised by a lock on ``.OUTDIR.lock`` beside it; the
+  second fails at once with one line.
+* The replace is one atomic ``renameat2(RENAME_EXCHANGE)``; where the system lacks it,
+  two renames through ``.OUTDIR.old-<pid>-<hex>``, which the next run *restores* if the
+  process died between them. Stale temporary folders are matched by their exact name
+  pattern, never by a glob built from the OUTDIR name, and only when their process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,10 +37,138 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import CompileError
+from ..safepath import UnsafePathError, read_inside
+from .provenance import TOOL_NAME
+
+OWNERSHIP_LIMIT = 256 << 20  # workflow.json bytes read to decide whether a folder is ours
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
-def _stale_siblings(outdir: Path) -> list[Path]:
-    return list(outdir.parent.glob(f".{outdir.name}.tmp-*"))
+def _is_dead(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # ours: a leftover of this process is stale by definition
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, someone else's
+    return False
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, symlink (not its target) or folder tree; missing is fine."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+
+
+def _leftovers(target: Path) -> Iterator[tuple[str, Path]]:
+    """(kind, path) of our own leftovers beside `target`: 'tmp' or 'old', by exact name."""
+    name = re.escape(target.name)
+    pattern = re.compile(rf"\.{name}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}\Z|\.{name}\.(tmp)-(old)\Z")
+    with os.scandir(target.parent) as entries:
+        found = [(m, Path(e.path)) for e in entries if (m := pattern.match(e.name))]
+    for match, path in found:
+        kind = match.group(1) or "old"  # `.NAME.tmp-old`: what older releases renamed OUTDIR to
+        pid = match.group(2)
+        if pid is None or _is_dead(int(pid)):
+            yield kind, path
+
+
+def _clean_leftovers(target: Path) -> None:
+    """Remove stale temporary folders; put back an OUTDIR a killed replace left aside."""
+    for kind, path in _leftovers(target):
+        if kind == "old" and not os.path.lexists(target) and path.is_dir() and not path.is_symlink():
+            path.rename(target)  # the process died between its two renames: restore
+        else:
+            _remove(path)
+
+
+def _refuse_dangerous(target: Path) -> None:
+    """`/`, the home folder, the cwd and its ancestors are never an OUTDIR."""
+    real = Path(os.path.realpath(target))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    home = Path(os.path.realpath(os.path.expanduser("~")))
+    if real == Path(real.anchor):
+        why = "the root folder"
+    elif real == home:
+        why = "the home folder"
+    elif cwd == real or cwd.is_relative_to(real):
+        why = "the current folder" if cwd == real else "an ancestor of the current folder"
+    else:
+        return
+    raise CompileError(f"refusing to use {target} as OUTDIR: it is {why}")
+
+
+def output_target(outdir: str | os.PathLike[str]) -> Path:
+    """The folder to write: absolute, through a symlink, never a dangerous one."""
+    target = Path(os.path.abspath(outdir))
+    if target.is_symlink():
+        if not target.exists():
+            raise CompileError(f"output path {target} is a dangling symlink")
+        target = Path(os.path.realpath(target))
+    _refuse_dangerous(target)
+    if target.exists() and not target.is_dir():
+        raise CompileError(f"output path {target} exists and is not a folder")
+    return target
+
+
+def is_own_outdir(folder: Path) -> bool:
+    """True if `folder` holds a `workflow.json` written by panda-compile (header checked)."""
+    try:
+        doc = json.loads(read_inside(folder, "workflow.json", OWNERSHIP_LIMIT))
+    except (OSError, UnsafePathError, ValueError, RecursionError):
+        return False
+    generator = doc.get("generator") if isinstance(doc, dict) else None
+    schema = doc.get("$schema") if isinstance(doc, dict) else None
+    return (
+        isinstance(generator, dict)
+        and generator.get("name") == TOOL_NAME
+        and isinstance(schema, str)
+        and "/workflow-" in schema
+    )
+
+
+def _refuse_foreign(target: Path, force: bool) -> None:
+    if not target.exists():
+        return
+    if not force:
+        raise CompileError(f"output folder {target} exists; use --force to replace it")
+    try:
+        with os.scandir(target) as entries:
+            empty = next(entries, None) is None
+    except OSError as exc:
+        raise CompileError(f"cannot read output folder {target}: {exc.strerror}") from None
+    if not empty and not is_own_outdir(target):
+        raise CompileError(
+            f"refusing to replace {target}: a foreign folder (no panda-compile workflow.json in it);"
+            " remove it yourself or choose another OUTDIR"
+        )
+
+
+@contextlib.contextmanager
+def _outdir_lock(target: Path) -> Iterator[None]:
+    """Exclusive, non-blocking lock on ``.OUTDIR.lock`` for the whole compile-and-publish."""
+    lock = target.parent / f".{target.name}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CompileError(f"cannot create {lock}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            busy = f"another panda-compile is writing {target}; try again when it is done"
+            raise CompileError(busy) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 class _Termination:
@@ -84,39 +230,76 @@ class _Termination:
 
 
 @contextlib.contextmanager
-def atomic_outdir(outdir: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder; on success it becomes `outdir`, on failure it vanishes."""
-    target = Path(outdir).absolute()
-    if target.exists() and not force:
-        raise CompileError(f"output folder {target} exists; use --force to replace it")
-    if target.exists() and not target.is_dir():
-        raise CompileError(f"output path {target} exists and is not a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in _stale_siblings(target):
-        shutil.rmtree(stale, ignore_errors=True)
-    # Named here and created inside the try: a signal arriving just after the folder is
-    # made (mkdtemp would still be returning) must find the cleanup in place.
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    with _Termination() as termination:
-        try:
-            tmp.mkdir(mode=0o700)
-            yield tmp
-            with termination.shielded():
-                _publish(tmp, target)
-        except BaseException as exc:
-            if not (isinstance(exc, FileExistsError) and exc.filename == str(tmp)):  # not ours
+def atomic_outdir(outdir: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder; on success it becomes `outdir`, on failure it vanishes.
+
+    Every refusal (see the module doc) happens before the first byte is written, and
+    every OS failure (read-only parent, /proc, no space) is one `CompileError` line.
+    """
+    target = output_target(outdir)
+    _refuse_foreign(target, force)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompileError(f"cannot create {target.parent}: {exc.strerror}") from None
+    with _outdir_lock(target):
+        _refuse_foreign(target, force)  # again, now that no other compile can change it
+        _clean_leftovers(target)
+        # Named here and created inside the try: a signal arriving just after the folder is
+        # made (mkdtemp would still be returning) must find the cleanup in place.
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        with _Termination() as termination:
+            try:
+                try:
+                    tmp.mkdir(mode=0o700)
+                except OSError as exc:
+                    raise CompileError(f"cannot write in {target.parent}: {exc.strerror}") from None
+                try:
+                    yield tmp
+                except OSError as exc:
+                    where = exc.filename or target
+                    raise CompileError(f"cannot write OUTDIR {target}: {where}: {exc.strerror}") from None
                 with termination.shielded():
-                    shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                    _publish(tmp, target)
+            except BaseException:
+                with termination.shielded():
+                    _remove(tmp)
+                raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where the system cannot."""
+    function = getattr(_LIBC, "renameat2", None) if _LIBC is not None else None
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _publish(tmp: Path, target: Path) -> None:
+    """Move `tmp` to `target`; an existing `target` is never only under a name cleanup deletes."""
     tmp.chmod(0o755)
     if not target.exists():
         tmp.rename(target)
         return
-    old = target.parent / f".{target.name}.tmp-old"
-    shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
+    if _exchange(tmp, target):
+        _remove(tmp)  # holds the old OUTDIR now; if killed here, cleanup removes it: fine
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+    target.rename(old)  # if killed before the next line, the next run restores `old`
     tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)

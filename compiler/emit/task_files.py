@@ -28,6 +28,7 @@ import jinja2
 
 from ..errors import CompileError
 from ..ir import Task, Workflow
+from ..safepath import child
 from .provenance import header
 from .taskparams import TEMPLATE_NAME, render_task_params_text
 from .validate import TASK_PARAMS_SCHEMA, task_params_problems
@@ -94,5 +95,6 @@ def write_task_file(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CompileError(f"{template}: rendered task parameters break the schema: {problems[0]}{more}")
     data = task_document_text(head, task.name, rendered).encode("utf-8")
-    (folder / relative).write_bytes(data)
+    with open(child(folder, relative), "wb") as out:
+        out.write(data)
     return hashlib.sha256(data).hexdigest()

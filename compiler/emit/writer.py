@@ -34,6 +34,7 @@ import jinja2
 from ..errors import CompileError
 from ..ir import Task, Workflow
 from ..passes.payload_common import QNODE_MAP_FILE
+from ..safepath import checked_name, child
 from .atomic import atomic_outdir
 from .provenance import dag_digest, header, schema_id
 from .summary import SUMMARY_FILE, SUMMARY_TEMPLATE, provenance_line, render_summary, summary_context
@@ -131,7 +132,8 @@ def _write_map(folder: Path, kind: str, name: str, content: Any, indent: int | N
     if problems:
         raise CompileError(f"{kind} breaks its schema: {problems[0]}")
     data = json.dumps(content, indent=indent).encode("utf-8")
-    (folder / name).write_bytes(data)
+    with open(child(folder, name), "wb") as out:
+        out.write(data)
     entries = sum(len(v) for v in content.values()) if kind == "order-id-map" else len(content)
     sha = hashlib.sha256(data).hexdigest()
     return {"kind": kind, "file": name, "schema": map_schema_id(kind), "entries": entries, "sha256": sha}
@@ -142,7 +144,7 @@ def write_maps(wf: Workflow, folder: Path) -> list[dict[str, Any]]:
     payload = wf.options.payload
     maps = []
     if payload.job_name_map:
-        name = os.path.basename(payload.order_id_map_file)
+        name = payload.order_id_map_file  # a plain name (check_file_names)
         maps.append(_write_map(folder, "order-id-map", name, order_id_map(wf), None))
     if payload.qnode_map:
         maps.append(_write_map(folder, "qnode-map", QNODE_MAP_FILE, qnode_map(wf), 2))
@@ -264,6 +266,21 @@ def environment(templates_dir: str | os.PathLike[str] | None) -> jinja2.Environm
     return env
 
 
+def check_file_names(wf: Workflow) -> None:
+    """Every name that becomes a file name in OUTDIR is a plain name (`safepath.name_problem`).
+
+    Run before anything is written, so a workflow named ``../../x`` or a label with a NUL
+    fails naming the culprit instead of creating files elsewhere.
+    """
+    checked_name("workflow name", wf.name)
+    for task in wf.all_tasks():
+        if task.label:
+            checked_name(f"label of task {task.name[:60]!r}", task.label)
+        checked_name("task name", task.name)
+    if wf.options.payload.job_name_map:  # written to OUTDIR and staged from the submit folder
+        checked_name("orderIdMapFilename", wf.options.payload.order_id_map_file)
+
+
 def write_documents(
     wf: Workflow,
     folder: Path,
@@ -271,6 +288,7 @@ def write_documents(
     templates_dir: str | os.PathLike[str] | None = None,
 ) -> None:
     """Write and validate every document of `wf` into an (empty) folder."""
+    check_file_names(wf)
     digest = input_digest or dag_digest(wf)
     env = environment(templates_dir)
     (folder / "jobs").mkdir()
@@ -279,7 +297,7 @@ def write_documents(
     files: dict[str, TaskFiles] = {}
     for task in wf.all_tasks():
         relative = jobs_file(task)
-        jobs_sha = jobs_writer.write_task(task, folder / relative, relative)
+        jobs_sha = jobs_writer.write_task(task, Path(child(folder, relative)), relative)
         files[task.name] = TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
     maps = write_maps(wf, folder)
     document = workflow_document(wf, digest, files, maps)

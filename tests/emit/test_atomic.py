@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -11,6 +12,13 @@ import pytest
 
 from compiler.emit import atomic
 from compiler.emit.atomic import atomic_outdir
+from compiler.emit.provenance import header
+from compiler.emit.validate import WORKFLOW_SCHEMA
+
+
+def own_outdir(folder: Path) -> None:
+    """Give `folder` the workflow.json header that makes it panda-compile's own."""
+    (folder / "workflow.json").write_text(json.dumps(header(WORKFLOW_SCHEMA, "0" * 64)))
 
 
 def _siblings(out: Path) -> list[Path]:
@@ -31,6 +39,7 @@ def test_signal_during_the_rename_waits_for_it(tmp_path: Path, monkeypatch: pyte
     out = tmp_path / "out"
     out.mkdir()
     (out / "old").write_text("old")
+    own_outdir(out)
     publish = atomic._publish
 
     def interrupted_publish(tmp: Path, target: Path) -> None:

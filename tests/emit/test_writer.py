@@ -146,7 +146,7 @@ def test_dag_digest_is_the_same_for_the_real_ctrl_bps_object() -> None:
 
 def test_existing_outdir_is_refused_without_force(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    assert run_cli(PICKLE, "--config", CONFIG, "-o", out, "-q").exit_code == 0
     (out / "keep").write_text("x")
     result = run_cli(PICKLE, "--config", CONFIG, "-o", out)
     assert result.exit_code == 1 and "exists; use --force" in result.output
