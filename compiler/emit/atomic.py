@@ -243,8 +243,8 @@ def atomic_outdir(outdir: str | os.PathLike[str], force: bool = False) -> Iterat
     except OSError as exc:
         raise CompileError(f"cannot create {target.parent}: {exc.strerror}") from None
     with _outdir_lock(target):
+        _clean_leftovers(target)  # may put back an OUTDIR a killed replace left aside
         _refuse_foreign(target, force)  # again, now that no other compile can change it
-        _clean_leftovers(target)
         # Named here and created inside the try: a signal arriving just after the folder is
         # made (mkdtemp would still be returning) must find the cleanup in place.
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
