@@ -44,6 +44,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .submission_key import split_request_name
+
 JOB_STATES: tuple[str, ...] = (
     "UNKNOWN",
     "MISFIT",
@@ -129,6 +131,8 @@ class RunReport:
     message: str = ""
     idds_status: str = ""
     tasks: list[TaskReport] = dataclasses.field(default_factory=list)
+    submission_key: str = ""
+    """The OUTDIR key carried in the request name (empty if panda-compile did not name it)."""
 
     def state_counts(self) -> dict[str, int]:
         """Jobs per state over all labels (``WmsRunReport.job_state_counts``)."""
@@ -280,7 +284,7 @@ def build_report(
     head = rows[0]
     idds_status = status_name(head.get("status"))
     state, message = run_state(idds_status)
-    name = str(head.get("name") or "")
+    name, key, _ = split_request_name(str(head.get("name") or ""))
     report = RunReport(
         request_id=int(request_id),
         name=name,
@@ -291,6 +295,7 @@ def build_report(
         exit_codes={},
         message=message,
         idds_status=idds_status or "",
+        submission_key=key,
     )
     for row in _task_rows(rows):
         task_name = str(row.get("transform_name") or "")
