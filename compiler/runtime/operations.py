@@ -38,7 +38,7 @@ from ..errors import CompileError, ConfigError
 from .errors import Failure, OutdirError, RuntimeServiceError
 from .idds import IddsClient, client_from_config
 from .listing import ListedRequest, listed_requests
-from .report import RunReport, build_report, run_state, status_name
+from .report import RunReport, build_report, run_state, status_name, undecodable_status, unknown_report
 from .staging import stage_files
 from .submission_key import (
     Intent,
@@ -388,10 +388,23 @@ def request_status(
     """
     number = _request_id(request_id)
     service = _client(config, url, client)
-    rows = service.get_requests(number)
+    rows = _request_rows(service, number, with_detail=False)
+    if rows is None:
+        return "UNKNOWN"
+    return run_state(status_name(rows[0].get("status")))[0]
+
+
+def _request_rows(service: IddsClient, number: int, *, with_detail: bool) -> list[Any] | None:
+    """The request's rows; None if the server cannot decode its status; `RequestNotFound` if none."""
+    try:
+        rows = service.get_requests(number, with_detail=with_detail)
+    except RuntimeServiceError as exc:
+        if undecodable_status(str(exc)) is None:
+            raise
+        return None
     if not rows:
         raise RequestNotFound(number, service.transport.description)
-    return run_state(status_name(rows[0].get("status")))[0]
+    return rows
 
 
 def report(
@@ -409,7 +422,13 @@ def report(
     """
     number = _request_id(request_id)
     service = _client(config, url, client)
-    rows = service.get_requests(number, with_detail=True)
+    try:
+        rows = service.get_requests(number, with_detail=True)
+    except RuntimeServiceError as exc:
+        raw = undecodable_status(str(exc))
+        if raw is None:
+            raise
+        return unknown_report(number, raw, service.transport.description)
     if not rows:
         raise RequestNotFound(number, service.transport.description)
 
@@ -442,9 +461,9 @@ def _nothing_to_do(service: IddsClient, number: int, done: dict[str, str], verb:
     An unknown id raises `RequestNotFound`; a status panda-compile does not know goes ahead
     (iDDS decides).
     """
-    rows = service.get_requests(number)
-    if not rows:
-        raise RequestNotFound(number, service.transport.description)
+    rows = _request_rows(service, number, with_detail=False)
+    if rows is None:  # a status the server cannot decode: let iDDS decide
+        return None
     status = status_name(rows[0].get("status"))
     if status in done:
         return f"request {number} is already {done[status]} (iDDS {status}): nothing to {verb}"

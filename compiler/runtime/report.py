@@ -184,6 +184,38 @@ def run_state(idds_status: str | None) -> tuple[str, str]:
     return UNKNOWN_STATE, f"iDDS reports {shown}, which panda-compile does not know: state UNKNOWN"
 
 
+_UNDECODABLE = re.compile(r"(\S+) is not a valid (\w*Status)")
+
+
+def undecodable_status(error: str) -> str | None:
+    """The raw status value of an iDDS error "99 is not a valid RequestStatus", else None.
+
+    That is how iDDS answers a request whose stored status its own code does not know
+    (a newer iDDS wrote it): the whole request becomes unreadable, even its rows.
+    """
+    match = _UNDECODABLE.search(error)
+    return f"{match[1].strip(chr(34) + chr(39))} (not a valid {match[2]})" if match else None
+
+
+def unknown_report(request_id: int, raw_status: str, where: str) -> RunReport:
+    """The report of a request whose status the server cannot decode: UNKNOWN, with the raw value."""
+    return RunReport(
+        request_id=int(request_id),
+        name="",
+        operator="",
+        state=UNKNOWN_STATE,
+        total_jobs=0,
+        per_label={},
+        exit_codes={},
+        message=(
+            f"iDDS at {where} cannot decode the status of request {request_id} ({raw_status}):"
+            " state UNKNOWN; the server's code is older than what its database holds,"
+            " ask the iDDS operators"
+        ),
+        idds_status=raw_status,
+    )
+
+
 def reference_label(task_name: str) -> str:
     """The reference's label of a task name: after the last ``_<digits>_``, minus ``_<digits>``."""
     text = task_name.strip().strip("'\"")
