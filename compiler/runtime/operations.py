@@ -544,4 +544,14 @@ def list_details(
 ) -> list[ListedRequest]:
     """Id, workflow name, status, creation time and OUTDIR key of each request (``list``)."""
     number = None if request_id is None else _request_id(request_id)
-    return listed_requests(_client(config, url, client).get_requests(number))
+    service = _client(config, url, client)
+    try:
+        return listed_requests(service.get_requests(number))
+    except RuntimeServiceError as exc:
+        raw = undecodable_status(str(exc))
+        if raw is None:
+            raise
+        raise RuntimeServiceError(
+            f"iDDS at {service.transport.description} cannot list requests: it holds a request whose"
+            f" status it cannot decode ({raw}); ask the iDDS operators (report ID shows it as UNKNOWN)"
+        ) from None
