@@ -403,3 +403,35 @@ def test_bps_drivers_without_a_server_print_no_traceback(
     assert f"Cannot report workflow id '{request_id}'" in text
     assert f"Couldn't cancel job with id '{request_id}' (cannot cancel request {request_id}: iDDS" in text
     assert f"Restart failed: cannot restart request {request_id}" in text
+
+
+@pytest.mark.parametrize("state", ["stopped", "frozen"])
+def test_plugin_submit_without_a_server_is_one_line(
+    relay, live_idds, example, outdir, monkeypatch, state
+) -> None:
+    """``bps submit``'s plugin calls raise a one-line error click prints as ``Error: ...``."""
+    import click
+
+    from compiler.plugin import PandaCompileWorkflow, PanDAService, WmsError
+
+    fast = retry.RetryPolicy(attempts=3, first_delay=0.2, budget=BUDGET, call_timeout=CALL_TIMEOUT)
+    monkeypatch.setattr(retry.RetryPolicy, "from_config", classmethod(lambda cls, config: fast))
+    service = PanDAService(example.config)
+    workflow = PandaCompileWorkflow("wf", example.config)
+    workflow.submit_path = str(outdir)
+    with contextlib.ExitStack() as stack:
+        if state == "stopped":
+            live_idds.stop()
+            stack.callback(live_idds.start)
+        else:
+            stack.enter_context(frozen(live_idds))
+        with pytest.raises(WmsError, match="iDDS ping at PanDA relay") as checks:
+            service.run_submission_checks()
+        with pytest.raises(
+            WmsError, match=f"panda-compile submit of {outdir} failed: iDDS ping"
+        ) as submitted:
+            service.submit(workflow)
+    for error in (checks.value, submitted.value):
+        assert isinstance(error, RuntimeError) and isinstance(error, click.ClickException)
+        assert "\n" not in str(error) and error.__cause__ is None
+    assert not (outdir / ops.SUBMISSION_FILE).exists()
