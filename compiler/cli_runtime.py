@@ -3,7 +3,8 @@
 Each is a plain ``click.Command`` (`RUNTIME_COMMANDS`) that the main group registers; the
 work is done by `compiler.runtime.operations`.  Which service they talk to: ``--url``
 (an iDDS REST URL), else the PanDA relay (``PANDA_URL_SSL``/``PANDA_URL``, with the
-config's ``iddsServer``), else ``IDDS_HOST``.  ``--config`` is a BPS submit YAML: submit
+config's ``iddsServer``), else ``IDDS_HOST``, else ``iddsServer`` directly
+(`compiler.runtime.routes`).  ``--config`` is a BPS submit YAML: submit
 needs it for ``fileDistributionEndPoint`` when the workflow has files to stage, and it
 may set ``iddsRetryAttempts``/``iddsRetryBudget``/``iddsCallTimeout``.
 

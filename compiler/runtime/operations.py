@@ -11,7 +11,9 @@ Why ``submit_outdir`` records ``OUTDIR/submission.json``: submitting the same OU
 makes two requests running the same jobs, which nobody wants by accident; the record
 names the first request and a second submit needs ``force``.  The record is written only
 once iDDS has accepted the request, so a failed submit leaves nothing behind (files
-already staged stay staged: the next attempt skips them).
+already staged stay staged: the next attempt skips them).  A submit whose answer was lost
+is caught on the server side instead: the request is named after the OUTDIR's submission
+key and looked up (and adopted) before submitting again (`compiler.runtime.submission_key`).
 
 Every function takes ``config`` (a BPS config: path, mapping, ``BpsConfig`` or None),
 ``url`` (an iDDS REST URL, else the PanDA relay / ``IDDS_HOST`` from the environment) and
