@@ -3,24 +3,23 @@
 Each is a plain ``click.Command`` (`RUNTIME_COMMANDS`) that the main group registers; the
 work is done by `compiler.runtime.operations`.  Which service they talk to: ``--url``
 (an iDDS REST URL), else the PanDA relay (``PANDA_URL_SSL``/``PANDA_URL``, with the
-config's ``iddsServer``), else ``IDDS_HOST``.  ``--config`` is a BPS submit YAML: submit
+config's ``iddsServer``), else ``IDDS_HOST``, else ``iddsServer`` directly
+(`compiler.runtime.routes`).  ``--config`` is a BPS submit YAML: submit
 needs it for ``fileDistributionEndPoint`` when the workflow has files to stage, and it
 may set ``iddsRetryAttempts``/``iddsRetryBudget``/``iddsCallTimeout``.
 
 A `CompileError` (every runtime failure is one) becomes one line on stderr and exit 1.
-The iDDS client logs to the root logger (and configures it at import); its lines would
-repeat our one-line errors, so the root logger is quietened while a command runs, while
-panda-compile's own warnings (retries) still show.
+The iDDS client logs to the root logger (and points it at stdout at import); its lines
+would repeat our one-line errors and spoil ``--json``, so while a command runs the root
+logger is silenced and panda-compile's own warnings (retries, route conflicts) go to
+stderr (`compiler.runtime.logs.quiet_clients`): stdout holds only the command's output.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import logging
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +31,6 @@ _PANDA_STATES = ("UNREADY", "RUNNING", "SUCCEEDED", "FAILED", "PRUNED")
 """Job-state columns always shown: the ones iDDS file counts can produce."""
 
 
-@contextlib.contextmanager
-def _quiet_idds_logging() -> Iterator[None]:
-    """Silence the root logger (iDDS's); ``compiler.*`` warnings go to stderr; restore afterwards.
-
-    iDDS points the root logger at *stdout*, where ``report --json`` writes its JSON, so
-    our warnings (retries) get their own stderr handler instead of propagating there.
-    """
-    root, ours = logging.getLogger(), logging.getLogger("compiler")
-    saved = root.level, ours.level, ours.propagate
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
-    root.setLevel(logging.CRITICAL)
-    ours.setLevel(logging.WARNING if ours.level == logging.NOTSET else ours.level)
-    ours.propagate = False
-    ours.addHandler(handler)
-    try:
-        yield
-    finally:
-        ours.removeHandler(handler)
-        root.setLevel(saved[0])
-        ours.setLevel(saved[1])
-        ours.propagate = saved[2]
-
-
 def _runtime_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--url``/``--config``, load the config, turn a `CompileError` into one line."""
 
@@ -64,7 +39,9 @@ def _runtime_command(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, config_path: str | None, url: str | None, **kwargs: Any) -> Any:
         try:
-            with _quiet_idds_logging():
+            from .runtime.logs import quiet_clients
+
+            with quiet_clients():
                 config = None
                 if config_path:
                     from .config import load_config
@@ -86,7 +63,15 @@ def submit(outdir: Path, force: bool, config: Any, url: str | None) -> None:
     from .runtime.operations import submit_outdir
 
     record = submit_outdir(outdir, config, url=url, force=force)
+    if record.adopted:
+        click.echo(
+            f"Adopted iDDS request {record.request_id} ({record.request_name}, {record.server}):"
+            f" {outdir} was submitted before; recorded in {outdir / 'submission.json'}, nothing submitted"
+        )
+        return
     steps = f", {record.steps} steps" if record.steps else ""
+    if force and record.previous_request_ids:
+        steps += f", forced: earlier request {record.previous_request_ids[-1]} left as it is"
     click.echo(
         f"Submitted {record.workflow} as iDDS request {record.request_id} ({record.server}{steps},"
         f" {record.staged_files} files staged)"
@@ -164,7 +149,7 @@ def cancel(request_id: int, config: Any, url: str | None) -> None:
     ok, message = cancel_request(request_id, config, url=url)
     if not ok:
         raise CompileError(message)
-    click.echo(f"Cancel of request {request_id}: {message}")
+    click.echo(message if " already " in message else f"Cancel of request {request_id}: {message}")
 
 
 @click.command("restart")
@@ -177,16 +162,22 @@ def restart(request_id: int, config: Any, url: str | None) -> None:
     new_id, message = restart_request(request_id, config, url=url)
     if new_id is None:
         raise CompileError(message)
-    click.echo(f"Restart of request {new_id}: {message}")
+    click.echo(message if " already " in message else f"Restart of request {new_id}: {message}")
 
 
 @click.command("ping")
+@click.option("-v", "--verbose", is_flag=True, help="Also say which route was taken, and why.")
 @_runtime_command
-def ping(config: Any, url: str | None) -> None:
+def ping(verbose: bool, config: Any, url: str | None) -> None:
     """Check that iDDS answers and accepts the credentials."""
+    from .config import as_config
+    from .runtime.idds import client_from_config
     from .runtime.operations import ping as ping_service
 
-    status, message = ping_service(config, url=url)
+    client = client_from_config(as_config(config), url=url)
+    if verbose and client.route is not None:
+        click.echo(client.route.describe())
+    status, message = ping_service(client=client)
     if status != 0:
         raise CompileError(message or "ping failed")
     click.echo("OK")
@@ -194,16 +185,20 @@ def ping(config: Any, url: str | None) -> None:
 
 @click.command("list")
 @click.argument("request_id", metavar="[ID]", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the requests as a JSON list.")
 @_runtime_command
-def list_(request_id: int | None, config: Any, url: str | None) -> None:
-    """List request ids: the given one if iDDS knows it, else all that iDDS shows."""
-    from .runtime.operations import list_requests
+def list_(request_id: int | None, as_json: bool, config: Any, url: str | None) -> None:
+    """List requests (the given one, else all iDDS shows): id, name, status, created, OUTDIR key."""
+    from .runtime.listing import render_table
+    from .runtime.operations import list_details
 
-    ids = list_requests(request_id, config, url=url)
-    if request_id is not None and not ids:
+    requests = list_details(request_id, config, url=url)
+    if request_id is not None and not requests:
         raise CompileError(f"no iDDS request {request_id}")
-    for number in ids:
-        click.echo(str(number))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in requests], indent=2))
+    else:
+        click.echo(render_table(requests))
 
 
 RUNTIME_COMMANDS: list[click.Command] = [submit, report, cancel, restart, ping, list_]

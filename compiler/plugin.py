@@ -18,7 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
+
 from .api import Compiled, compile_workflow, write_outdir
+from .errors import CompileError
 
 try:  # the real BPS base classes when BPS is there: BPS checks isinstance in places
     from lsst.ctrl.bps import BaseWmsService as _ServiceBase
@@ -39,6 +42,16 @@ except ImportError:  # pragma: no cover - exercised in the no-LSST install test
 
 _LOG = logging.getLogger(__name__)
 OUTDIR_NAME = "panda"
+
+
+class WmsError(click.ClickException, RuntimeError):
+    """A submit-side failure BPS's click CLI prints as one ``Error: ...`` line, no traceback.
+
+    A `RuntimeError` for Python callers, as BPS plugins raise; a ``ClickException`` so
+    ``bps submit`` (a click command) shows it the way it shows its own usage errors.
+    """
+
+
 DEFAULTS_RESOURCE = "resource://compiler/data/bps_panda.yaml"
 
 
@@ -148,7 +161,10 @@ class PanDAService(_ServiceBase):
 
         if kwargs.get("remote_build"):
             raise NotImplementedError("panda-compile does not do remote builds; submit a compiled workflow")
-        record = submit_outdir(workflow.submit_path, kwargs.get("config") or self.config)
+        try:
+            record = submit_outdir(workflow.submit_path, kwargs.get("config") or self.config)
+        except CompileError as exc:
+            raise WmsError(f"panda-compile submit of {workflow.submit_path} failed: {exc}") from None
         workflow.run_id = record.request_id
 
     # ----- queries ---------------------------------------------------------------------
@@ -171,6 +187,8 @@ class PanDAService(_ServiceBase):
             run = report(int(wms_workflow_id), self.config, exit_codes=return_exit_codes)
         except RequestNotFound:
             return [], f"No records found for workflow id '{wms_workflow_id}'. Hint: double check the id"
+        except (CompileError, ValueError) as exc:  # BPS prints the message; never a traceback
+            return [], f"Cannot report workflow id '{wms_workflow_id}': {exc}"
         return [_run_report(run)], run.message or ""
 
     def get_status(
@@ -196,7 +214,13 @@ class PanDAService(_ServiceBase):
         """Request ids known to iDDS (the given one, if it exists)."""
         from .runtime.operations import list_requests
 
-        return list_requests(int(wms_id) if wms_id else None, self.config)
+        try:
+            return list_requests(int(wms_id) if wms_id else None, self.config)
+        except (CompileError, ValueError) as exc:
+            if wms_id:  # BPS then calls cancel on it, which says why it cannot be done
+                return [wms_id]
+            _LOG.error("Cannot list the workflows known to iDDS: %s", exc)
+            return []
 
     # ----- control ---------------------------------------------------------------------
 
@@ -204,13 +228,13 @@ class PanDAService(_ServiceBase):
         """Abort a workflow; (deleted, message) as BPS expects."""
         from .runtime.operations import cancel
 
-        return cancel(int(wms_id), self.config)
+        return cancel(wms_id, self.config)
 
     def restart(self, wms_workflow_id: Any) -> tuple[Any, Any, str]:
         """Retry a workflow's failed parts; (id, run name, message) as BPS expects."""
         from .runtime.operations import restart
 
-        request_id, message = restart(int(wms_workflow_id), self.config)
+        request_id, message = restart(wms_workflow_id, self.config)
         return request_id, None, message
 
     def ping(self, pass_thru: Any = None) -> tuple[int, str | None]:
@@ -222,12 +246,15 @@ class PanDAService(_ServiceBase):
 
     def run_submission_checks(self) -> None:
         """Check, before submitting, that iDDS can be reached (PanDA relay or direct URL)."""
-        direct = os.environ.get("IDDS_HOST") or _config_value(self.config, "iddsServer")
-        if not direct and "PANDA_URL" not in os.environ:
-            raise OSError("Missing environment variable PANDA_URL (or IDDS_HOST / config iddsServer)")
+        from .runtime.routes import select_route
+
+        try:
+            select_route(None, os.environ, _config_value(self.config, "iddsServer"))
+        except CompileError as exc:
+            raise WmsError(str(exc)) from None
         status, message = self.ping()
         if status != 0:
-            raise RuntimeError(message)
+            raise WmsError(message or "iDDS ping failed")
 
 
 def _config_value(config: Any, key: str) -> Any:

@@ -26,11 +26,15 @@ import importlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .errors import Failure, RuntimeServiceError
+from .logs import route_to_stderr
+from .retry import AttemptTimedOut, RetryPolicy, Schedule, call_within
+from .routes import RELAY, Route, select_route
 
 _LOG = logging.getLogger(__name__)
 
@@ -150,8 +154,11 @@ class Transport(Protocol):
 
     description: str
 
-    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
-        """Call ``command`` (a ``ClientManager`` method name) with ``kwargs``."""
+    def call(self, command: str, kwargs: Mapping[str, Any], timeout: float | None = None) -> Reply:
+        """Call ``command`` (a ``ClientManager`` method name) with ``kwargs``.
+
+        ``timeout`` is a hint for the client underneath; `IddsClient` enforces it anyway.
+        """
         ...
 
 
@@ -159,21 +166,33 @@ class DirectTransport:
     """``ClientManager`` talking to an iDDS REST URL; records each reply's HTTP status.
 
     The status comes from a ``requests`` response hook, because ``ClientManager`` keeps
-    only the text of an error, and "401" vs "503" is exactly what decides a retry.
+    only the text of an error, and "401" vs "503" is exactly what decides a retry.  It
+    is kept per thread: an attempt given up on (`call_within`) may still be running.
     """
 
     def __init__(self, manager: Any, description: str) -> None:
         self.manager = manager
         self.description = description
-        self.last_status: int | None = None
+        self._local = threading.local()
         manager.client.session.hooks["response"].append(self._record_status)
 
-    def _record_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        self.last_status = int(response.status_code)
+    @property
+    def last_status(self) -> int | None:
+        """The HTTP status of this thread's last reply (None before any)."""
+        return getattr(self._local, "status", None)
 
-    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
-        """One ``ClientManager`` call; its ``(False, message)`` becomes a failed `Reply`."""
-        self.last_status = None
+    def _record_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._local.status = int(response.status_code)
+
+    def call(self, command: str, kwargs: Mapping[str, Any], timeout: float | None = None) -> Reply:
+        """One ``ClientManager`` call; its ``(False, message)`` becomes a failed `Reply`.
+
+        ``timeout`` becomes the client's socket timeout, so an attempt given up on by
+        `call_within` also ends on its own soon after.
+        """
+        self._local.status = None
+        if timeout is not None:
+            self.manager.client.timeout = max(timeout, 0.1)
         try:
             ret = getattr(self.manager, command)(**kwargs)
         except Exception as exc:  # ClientManager catches nearly everything; this is a backstop
@@ -184,15 +203,15 @@ class DirectTransport:
 class RelayTransport:
     """The PanDA relay (``pandaclient.idds_api``), as the reference plugin reaches iDDS.
 
-    panda-client waits up to 600 s for a reply and that cannot be changed from here; only
-    refused connections and error replies come back fast.
+    panda-client waits up to 600 s for a reply and that cannot be changed from here:
+    `IddsClient` bounds each attempt itself (`compiler.runtime.retry.call_within`).
     """
 
     def __init__(self, api: Any, description: str) -> None:
         self.api = api
         self.description = description
 
-    def call(self, command: str, kwargs: Mapping[str, Any]) -> Reply:
+    def call(self, command: str, kwargs: Mapping[str, Any], timeout: float | None = None) -> Reply:
         """One relayed call, normalised with `unwrap_relay`."""
         try:
             ret = getattr(self.api, command)(**kwargs)
@@ -204,45 +223,13 @@ class RelayTransport:
 # ----- retrying client -------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try: attempts, exponential delays, a total time budget, a per-call timeout.
-
-    With the defaults a refused connection is given up on after 4 attempts and 3.5 s of
-    sleep.  No retry starts once ``budget`` seconds have passed since the first attempt, so
-    a hung service costs at most about ``call_timeout + budget`` (direct transport; the
-    relay's own timeout is panda-client's 600 s).
-    """
-
-    attempts: int = 4
-    first_delay: float = 0.5
-    max_delay: float = 4.0
-    budget: float = 10.0
-    call_timeout: float = 30.0
-
-    def delays(self) -> list[float]:
-        """Sleep before attempt 2, 3, ...: doubling from ``first_delay``, capped."""
-        return [min(self.first_delay * 2**i, self.max_delay) for i in range(max(self.attempts - 1, 0))]
-
-    @classmethod
-    def from_config(cls, config: Any) -> RetryPolicy:
-        """``iddsRetryAttempts``, ``iddsRetryBudget``, ``iddsCallTimeout`` from a config, if set."""
-        values = {
-            "attempts": _config_value(config, "iddsRetryAttempts"),
-            "budget": _config_value(config, "iddsRetryBudget"),
-            "call_timeout": _config_value(config, "iddsCallTimeout"),
-        }
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            if value not in (None, ""):
-                kwargs[key] = int(value) if key == "attempts" else float(value)
-        return cls(**kwargs)
-
-
 class IddsClient:
     """iDDS calls that return results or raise one `RuntimeServiceError`.
 
-    ``sleep`` and ``clock`` are injectable so the retry logic is testable without waiting.
+    Every call follows the one `RetryPolicy` (`compiler.runtime.retry`), whatever the
+    transport: each attempt bounded by ``call_timeout``, the call with its retries by
+    ``budget``.  ``sleep`` and ``clock`` are injectable so the retry logic is testable
+    without waiting; ``route`` says how the client was chosen (``ping -v``).
     """
 
     def __init__(
@@ -251,37 +238,45 @@ class IddsClient:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        route: Route | None = None,
     ) -> None:
         self.transport = transport
         self.policy = policy or RetryPolicy()
+        self.route = route
         self._sleep = sleep
         self._clock = clock
+
+    def _attempt(self, command: str, kwargs: Mapping[str, Any], timeout: float) -> Reply:
+        """One attempt, given up on after ``timeout`` seconds (a TRANSIENT failure)."""
+        try:
+            return call_within(
+                lambda: self.transport.call(command, kwargs, timeout), timeout, f"idds-{command}"
+            )
+        except AttemptTimedOut as exc:
+            return Reply(False, error=str(exc), failure=Failure.TRANSIENT)
 
     def call(self, command: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
         """Call ``command`` until it succeeds, fails for good, or the policy runs out.
 
-        Unreached calls are always retried; transient ones only when ``idempotent`` (a
-        submit that timed out may have created the request).  Auth and rejected: no retry.
+        Unreached calls are always retried; transient ones (time-outs, 5xx) only when
+        ``idempotent`` (a submit that timed out may have created the request).  Auth and
+        rejected: no retry.
         """
-        start = self._clock()
-        delays = iter(self.policy.delays())
-        attempt = 0
+        schedule = Schedule(self.policy, self._clock, self._sleep)
         while True:
-            attempt += 1
-            reply = self.transport.call(command, kwargs)
+            reply = self._attempt(command, kwargs, schedule.next_timeout())
             if reply.ok:
                 return reply.result
             retryable = reply.failure is Failure.UNREACHED or (
                 idempotent and reply.failure is Failure.TRANSIENT
             )
-            delay = next(delays, None)
-            elapsed = self._clock() - start
-            if not retryable or delay is None or elapsed + delay > self.policy.budget:
-                raise self._give_up(command, reply, attempt, elapsed, idempotent)
+            delay = schedule.next_delay() if retryable else None
+            if delay is None:
+                raise self._give_up(command, reply, schedule.attempts, schedule.elapsed, idempotent)
             _LOG.warning(
                 "iDDS %s failed (%s), retrying in %.1f s: %s", command, reply.failure, delay, reply.error
             )
-            self._sleep(delay)
+            schedule.wait(delay)
 
     def _give_up(
         self, command: str, reply: Reply, attempts: int, elapsed: float, idempotent: bool
@@ -298,7 +293,7 @@ class IddsClient:
             reason = "cannot connect" if kind is Failure.UNREACHED else "no good answer"
             text = f"iDDS {command} at {where} failed after {tries} ({reason}): {reply.error}"
             if kind is Failure.TRANSIENT and not idempotent:
-                text += " [it may have been applied: check before repeating it]"
+                text += " [it may have been applied: submitting again looks it up first]"
         return RuntimeServiceError(text, kind=kind, attempts=attempts)
 
     def ping(self) -> dict[str, Any]:
@@ -337,13 +332,28 @@ class IddsClient:
             raise RuntimeServiceError(f"iDDS submit: answered {result!r} instead of a request id") from None
 
     def get_requests(
-        self, request_id: int, *, with_detail: bool = False, with_metadata: bool = False
+        self, request_id: int | None, *, with_detail: bool = False, with_metadata: bool = False
     ) -> list[Any]:
-        """The request's rows (one per transform with ``with_detail``); ``[]`` if unknown."""
+        """The request's rows (one per transform with ``with_detail``); ``[]`` if unknown.
+
+        ``request_id`` None: every request the server shows.
+        """
         result = self.call(
             "get_requests", request_id=request_id, with_detail=with_detail, with_metadata=with_metadata
         )
         return list(result or [])
+
+    def request_id_by_name(self, name: str) -> int | None:
+        """The id of the request named exactly ``name``, or None.
+
+        iDDS matches names with SQL ``LIKE`` (``_`` is a wildcard there), so only the
+        exact name of the answer counts.
+        """
+        result = self.call("get_request_id_by_name", name=name)
+        if not isinstance(result, Mapping):
+            return None
+        found = result.get(name)
+        return int(found) if found is not None else None
 
     def abort(self, request_id: int) -> list[str]:
         """Register an abort of the request; returns iDDS's messages."""
@@ -379,6 +389,7 @@ def _import(module: str) -> Any:
 
     ``IDDS_CLIENT_MODE=1`` first: with idds-server installed alongside, idds would
     otherwise believe it runs inside a server and demand a server config at import.
+    Afterwards any root log handler idds pointed at stdout is moved to stderr.
     """
     os.environ.setdefault("IDDS_CLIENT_MODE", "1")
     try:
@@ -387,6 +398,8 @@ def _import(module: str) -> Any:
         raise RuntimeServiceError(
             f"{module} cannot be imported ({exc}); install panda-compile[panda]", kind=Failure.CONFIG
         ) from exc
+    finally:
+        route_to_stderr()
 
 
 def _config_value(config: Any, key: str) -> Any:
@@ -423,13 +436,13 @@ def direct_transport(url: str, headers: Mapping[str, str] | None, policy: RetryP
     return DirectTransport(manager, url)
 
 
-def relay_transport(idds_host: str | None) -> RelayTransport:
-    """panda-client's relay, pointed at ``$PANDA_URL_SSL`` (or ``$PANDA_URL``) as of now.
+def relay_transport(idds_host: str | None, relay: str | None = None) -> RelayTransport:
+    """panda-client's relay, pointed at ``relay`` (default ``$PANDA_URL_SSL``/``$PANDA_URL``).
 
-    panda-client reads those variables once, when first imported; they are re-read here
-    so a value set later (a test, a wrapper script) is honoured.
+    panda-client reads those variables once, when first imported; they are set again
+    here so a value set later (a test, a wrapper script) is honoured.
     """
-    relay = os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL")
+    relay = relay or os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL")
     if not relay:
         raise RuntimeServiceError(
             "no PanDA relay configured: set PANDA_URL_SSL or PANDA_URL", kind=Failure.CONFIG
@@ -444,8 +457,7 @@ def relay_transport(idds_host: str | None) -> RelayTransport:
             kind=Failure.UNREACHED,
         ) from exc
     panda_client.baseURLSSL = relay
-    if os.environ.get("PANDA_URL"):
-        panda_client.baseURL = os.environ["PANDA_URL"]
+    panda_client.baseURL = os.environ.get("PANDA_URL") or relay
     idds_api = _import("pandaclient.idds_api")
     utils = _import("idds.common.utils")
     api = idds_api.get_api(
@@ -461,23 +473,21 @@ def client_from_config(
     url: str | None = None,
     headers: Mapping[str, str] | None = None,
     policy: RetryPolicy | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> IddsClient:
-    """An `IddsClient`: direct to ``url`` if given, else through the PanDA relay.
+    """An `IddsClient` on the route `compiler.runtime.routes.select_route` picks.
 
-    The relay is what ``bps submit`` uses (``PANDA_URL_SSL``/``PANDA_URL``; the config's
-    ``iddsServer`` picks the iDDS instance behind it).  Without a relay, ``$IDDS_HOST``
-    is used directly.  ``config`` may also set ``iddsRetryAttempts``/``iddsRetryBudget``/
-    ``iddsCallTimeout``.
+    ``--url``, else the PanDA relay (``PANDA_URL_SSL``/``PANDA_URL``, with the config's
+    ``iddsServer`` behind it), else ``$IDDS_HOST``, else the config's ``iddsServer``;
+    a source that loses to another is logged as a warning naming both.  ``config`` may
+    also set ``iddsRetryAttempts``/``iddsRetryBudget``/``iddsCallTimeout``.
     """
     policy = policy or RetryPolicy.from_config(config)
-    if url:
-        return IddsClient(direct_transport(url, headers, policy), policy)
-    if os.environ.get("PANDA_URL_SSL") or os.environ.get("PANDA_URL"):
-        return IddsClient(relay_transport(_config_value(config, "iddsServer")), policy)
-    if os.environ.get("IDDS_HOST"):
-        return IddsClient(direct_transport(os.environ["IDDS_HOST"], headers, policy), policy)
-    raise RuntimeServiceError(
-        "no iDDS service configured: set PANDA_URL_SSL/PANDA_URL (PanDA relay) or IDDS_HOST,"
-        " or give an iDDS URL",
-        kind=Failure.CONFIG,
-    )
+    route = select_route(url, os.environ if environ is None else environ, _config_value(config, "iddsServer"))
+    for warning in route.warnings:
+        _LOG.warning("%s", warning)
+    if route.kind == RELAY:
+        transport: Transport = relay_transport(route.idds_host, route.url)
+    else:
+        transport = direct_transport(route.url, headers, policy)
+    return IddsClient(transport, policy, route=route)

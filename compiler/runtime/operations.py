@@ -11,7 +11,9 @@ Why ``submit_outdir`` records ``OUTDIR/submission.json``: submitting the same OU
 makes two requests running the same jobs, which nobody wants by accident; the record
 names the first request and a second submit needs ``force``.  The record is written only
 once iDDS has accepted the request, so a failed submit leaves nothing behind (files
-already staged stay staged: the next attempt skips them).
+already staged stay staged: the next attempt skips them).  A submit whose answer was lost
+is caught on the server side instead: the request is named after the OUTDIR's submission
+key and looked up (and adopted) before submitting again (`compiler.runtime.submission_key`).
 
 Every function takes ``config`` (a BPS config: path, mapping, ``BpsConfig`` or None),
 ``url`` (an iDDS REST URL, else the PanDA relay / ``IDDS_HOST`` from the environment) and
@@ -26,6 +28,7 @@ import dataclasses
 import datetime
 import fcntl
 import json
+import logging
 import os
 import re
 import tempfile
@@ -36,8 +39,17 @@ from typing import Any
 from ..errors import CompileError, ConfigError
 from .errors import Failure, OutdirError, RuntimeServiceError
 from .idds import IddsClient, client_from_config
-from .report import RunReport, build_report, run_state, status_name
+from .listing import ListedRequest, listed_requests
+from .report import RunReport, build_report, run_state, status_name, undecodable_status, unknown_report
 from .staging import stage_files
+from .submission_key import (
+    Intent,
+    clear_intent,
+    read_intent,
+    request_name,
+    submission_key,
+    write_intent,
+)
 from .workflow import build_idds_workflow, load_workflow_document, split_for_submit
 
 SUBMISSION_FILE = "submission.json"
@@ -45,6 +57,7 @@ DEFAULT_MAX_REQUEST_LENGTH = 400_000_000  # the reference's PANDA_DEFAULT_MAX_RE
 DEFAULT_MAX_COPY_WORKERS = 10  # the reference's PANDA_DEFAULT_MAX_COPY_WORKERS
 _RUN_TEMP = "LSST_RUN_TEMP_SPACE"
 _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z\d+\-.]*://")
+_LOG = logging.getLogger(__name__)
 
 
 class AlreadySubmittedError(CompileError):
@@ -76,6 +89,10 @@ class SubmitRecord:
     file_distribution_end_point: str = ""
     staged_files: int = 0
     previous_request_ids: tuple[int, ...] = ()
+    request_name: str = ""
+    submission_key: str = ""
+    adopted: bool = False
+    """True when no new request was made: an earlier one with this OUTDIR's name was found."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as written (tuples as lists)."""
@@ -249,14 +266,17 @@ def submit_outdir(
 
     Order matters: everything that can fail locally (the record check, OUTDIR, config) is
     checked first, then iDDS is pinged (a wrong credential or a stopped server fails
-    before any file is copied), then files are staged, then steps and workflow submitted.
+    before any file is copied), then an earlier request of this OUTDIR is looked up by
+    name and adopted if found (`compiler.runtime.submission_key`), then files are staged,
+    the intent recorded, steps and workflow submitted.  ``force`` skips the look-up and
+    makes a new request (under a new name) even when one is recorded.
     """
-    from .. import __version__
-
     folder = Path(outdir)
     with _submit_lock(folder):
-        previous = _previous_ids(folder, force)
+        intent = read_intent(folder)
+        previous = _previous_ids(folder, force or intent is not None)
         doc = load_workflow_document(folder)
+        key = submission_key(folder)
         cfg = _as_config(config)
         files = dict(doc.get("files_to_pre_stage") or {})
         dest = file_distribution_uri(cfg) if files else ""
@@ -265,21 +285,96 @@ def submit_outdir(
         workflow = build_idds_workflow(folder)
         service = _client(cfg, url, client)
         service.ping()
+        if intent is not None:
+            recovered = _recover_intent(folder, service, intent, key, str(doc["name"]))
+            if recovered is not None:
+                return recovered
+            previous = _previous_ids(folder, force)
+        name = request_name(str(doc["name"]), key, forced=len(previous) + 1 if force else 0)
+        if not force:
+            existing = service.request_id_by_name(name)
+            if existing is not None:
+                return _adopt(folder, service, existing, name, key, str(doc["name"]), previous)
+        elif previous:
+            _LOG.warning("force: submitting %s anew (it was submitted as request %s)", folder, previous[-1])
         staged = stage_files(files, dest, workers) if files else None
-        request_id, steps = _submit_workflow(service, workflow, length)
-        record = SubmitRecord(
-            request_id=request_id,
-            server=service.transport.description,
-            submitted_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            steps=steps,
-            workflow=str(doc["name"]),
-            tool_version=__version__,
+        workflow.name = name
+        write_intent(folder, Intent.now(name, key, service.transport.description, previous))
+        try:
+            request_id, steps = _submit_workflow(service, workflow, length)
+        except RuntimeServiceError as exc:
+            if exc.kind is not Failure.TRANSIENT:  # certainly not applied: nothing to recover
+                clear_intent(folder)
+            raise
+        record = _new_record(service, request_id, steps, doc, name, key)
+        record = dataclasses.replace(
+            record,
             file_distribution_end_point=dest,
             staged_files=len(staged.copied) if staged else 0,
             previous_request_ids=previous,
         )
         _write_record(folder, record)
+        clear_intent(folder)
     return record
+
+
+def _new_record(
+    service: IddsClient, request_id: int, steps: int, doc: dict[str, Any], name: str, key: str
+) -> SubmitRecord:
+    """The record of a request made (or adopted) now."""
+    from .. import __version__
+
+    return SubmitRecord(
+        request_id=request_id,
+        server=service.transport.description,
+        submitted_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        steps=steps,
+        workflow=str(doc["name"]),
+        tool_version=__version__,
+        request_name=name,
+        submission_key=key,
+    )
+
+
+def _adopt(
+    folder: Path,
+    service: IddsClient,
+    request_id: int,
+    name: str,
+    key: str,
+    workflow: str,
+    previous: tuple[int, ...],
+) -> SubmitRecord:
+    """Record an existing request as OUTDIR's submission instead of submitting again."""
+    record = dataclasses.replace(
+        _new_record(service, request_id, 0, {"name": workflow}, name, key),
+        previous_request_ids=previous,
+        adopted=True,
+    )
+    _write_record(folder, record)
+    clear_intent(folder)
+    return record
+
+
+def _recover_intent(
+    folder: Path, service: IddsClient, intent: Intent, key: str, workflow: str
+) -> SubmitRecord | None:
+    """Settle an interrupted submit: adopt its request if iDDS has it, else forget the intent."""
+    if intent.key != key:
+        _LOG.warning("%s: the interrupted submit was of other content (key %s); ignored", folder, intent.key)
+        clear_intent(folder)
+        return None
+    found = service.request_id_by_name(intent.request_name)
+    if found is not None:
+        return _adopt(folder, service, found, intent.request_name, key, workflow, intent.previous_request_ids)
+    _LOG.warning(
+        "the submit of %s started %s made no request on %s: submitting it now",
+        intent.request_name,
+        intent.started_at,
+        service.transport.description,
+    )
+    clear_intent(folder)
+    return None
 
 
 # ----- status and report -----------------------------------------------------------------
@@ -295,10 +390,23 @@ def request_status(
     """
     number = _request_id(request_id)
     service = _client(config, url, client)
-    rows = service.get_requests(number)
+    rows = _request_rows(service, number, with_detail=False)
+    if rows is None:
+        return "UNKNOWN"
+    return run_state(status_name(rows[0].get("status")))[0]
+
+
+def _request_rows(service: IddsClient, number: int, *, with_detail: bool) -> list[Any] | None:
+    """The request's rows; None if the server cannot decode its status; `RequestNotFound` if none."""
+    try:
+        rows = service.get_requests(number, with_detail=with_detail)
+    except RuntimeServiceError as exc:
+        if undecodable_status(str(exc)) is None:
+            raise
+        return None
     if not rows:
         raise RequestNotFound(number, service.transport.description)
-    return run_state(status_name(rows[0].get("status")))[0]
+    return rows
 
 
 def report(
@@ -316,7 +424,13 @@ def report(
     """
     number = _request_id(request_id)
     service = _client(config, url, client)
-    rows = service.get_requests(number, with_detail=True)
+    try:
+        rows = service.get_requests(number, with_detail=True)
+    except RuntimeServiceError as exc:
+        raw = undecodable_status(str(exc))
+        if raw is None:
+            raise
+        return unknown_report(number, raw, service.transport.description)
     if not rows:
         raise RequestNotFound(number, service.transport.description)
 
@@ -329,13 +443,50 @@ def report(
 # ----- cancel, restart, ping, list (the reference's return conventions) -------------------
 
 
+_CANCEL_DONE: dict[str, str] = {
+    "Cancelled": "cancelled",
+    "ToCancel": "being cancelled",
+    "Cancelling": "being cancelled",
+    "Finished": "finished",
+    "SubFinished": "finished",
+    "Failed": "failed",
+    "Expired": "expired",
+}
+"""iDDS request statuses in which a cancel has nothing to do, and how to say so."""
+_RESTART_DONE: dict[str, str] = {"Finished": "finished"}
+"""iDDS request statuses in which a restart has nothing to do (every job succeeded)."""
+
+
+def _nothing_to_do(service: IddsClient, number: int, done: dict[str, str], verb: str) -> str | None:
+    """ "request N is already <state> (iDDS <status>): nothing to <verb>", or None to go ahead.
+
+    An unknown id raises `RequestNotFound`; a status panda-compile does not know goes ahead
+    (iDDS decides).
+    """
+    rows = _request_rows(service, number, with_detail=False)
+    if rows is None:  # a status the server cannot decode: let iDDS decide
+        return None
+    status = status_name(rows[0].get("status"))
+    if status in done:
+        return f"request {number} is already {done[status]} (iDDS {status}): nothing to {verb}"
+    return None
+
+
 def cancel(
     request_id: int | str, config: Any = None, *, url: str | None = None, client: IddsClient | None = None
 ) -> tuple[bool, str]:
-    """Ask iDDS to abort the request: (True, iDDS's message) or (False, why not)."""
+    """Ask iDDS to abort the request: (True, iDDS's message) or (False, why not).
+
+    A request already cancelled or finished is not aborted again: (True, "request N is
+    already cancelled (iDDS Cancelled): nothing to do").
+    """
     try:
         number = _request_id(request_id)
-        messages = _client(config, url, client).abort(number)
+        service = _client(config, url, client)
+        already = _nothing_to_do(service, number, _CANCEL_DONE, "do")
+        if already:
+            return True, already
+        messages = service.abort(number)
     except CompileError as exc:
         return False, f"cannot cancel request {request_id}: {exc}"
     return True, "; ".join(messages)
@@ -344,10 +495,18 @@ def cancel(
 def restart(
     request_id: int | str, config: Any = None, *, url: str | None = None, client: IddsClient | None = None
 ) -> tuple[int | None, str]:
-    """Ask iDDS to retry the request's failed work: (request id, message) or (None, why not)."""
+    """Ask iDDS to retry the request's failed work: (request id, message) or (None, why not).
+
+    A finished request (every job succeeded) is not retried: (request id, "request N is
+    already finished (iDDS Finished): nothing to do").
+    """
     try:
         number = _request_id(request_id)
-        messages = _client(config, url, client).retry(number)
+        service = _client(config, url, client)
+        already = _nothing_to_do(service, number, _RESTART_DONE, "do")
+        if already:
+            return number, already
+        messages = service.retry(number)
     except CompileError as exc:
         return None, f"cannot restart request {request_id}: {exc}"
     return number, "; ".join(messages)
@@ -375,6 +534,26 @@ def list_requests(
 
     As the reference's ``list_submitted_jobs``: errors raise, an unknown id is ``[]``.
     """
+    return [r.request_id for r in list_details(request_id, config, url=url, client=client)]
+
+
+def list_details(
+    request_id: int | str | None = None,
+    config: Any = None,
+    *,
+    url: str | None = None,
+    client: IddsClient | None = None,
+) -> list[ListedRequest]:
+    """Id, workflow name, status, creation time and OUTDIR key of each request (``list``)."""
     number = None if request_id is None else _request_id(request_id)
-    rows = _client(config, url, client).get_requests(number)  # type: ignore[arg-type]
-    return [int(row["request_id"]) for row in rows if row.get("request_id") is not None]
+    service = _client(config, url, client)
+    try:
+        return listed_requests(service.get_requests(number))
+    except RuntimeServiceError as exc:
+        raw = undecodable_status(str(exc))
+        if raw is None:
+            raise
+        raise RuntimeServiceError(
+            f"iDDS at {service.transport.description} cannot list requests: it holds a request whose"
+            f" status it cannot decode ({raw}); ask the iDDS operators (report ID shows it as UNKNOWN)"
+        ) from None

@@ -44,6 +44,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .submission_key import split_request_name
+
 JOB_STATES: tuple[str, ...] = (
     "UNKNOWN",
     "MISFIT",
@@ -129,6 +131,8 @@ class RunReport:
     message: str = ""
     idds_status: str = ""
     tasks: list[TaskReport] = dataclasses.field(default_factory=list)
+    submission_key: str = ""
+    """The OUTDIR key carried in the request name (empty if panda-compile did not name it)."""
 
     def state_counts(self) -> dict[str, int]:
         """Jobs per state over all labels (``WmsRunReport.job_state_counts``)."""
@@ -178,6 +182,38 @@ def run_state(idds_status: str | None) -> tuple[str, str]:
         return "RUNNING", ""
     shown = "no status" if idds_status is None else f"status {idds_status!r}"
     return UNKNOWN_STATE, f"iDDS reports {shown}, which panda-compile does not know: state UNKNOWN"
+
+
+_UNDECODABLE = re.compile(r"(\S+) is not a valid (\w*Status)")
+
+
+def undecodable_status(error: str) -> str | None:
+    """The raw status value of an iDDS error "99 is not a valid RequestStatus", else None.
+
+    That is how iDDS answers a request whose stored status its own code does not know
+    (a newer iDDS wrote it): the whole request becomes unreadable, even its rows.
+    """
+    match = _UNDECODABLE.search(error)
+    return f"{match[1].strip(chr(34) + chr(39))} (not a valid {match[2]})" if match else None
+
+
+def unknown_report(request_id: int, raw_status: str, where: str) -> RunReport:
+    """The report of a request whose status the server cannot decode: UNKNOWN, with the raw value."""
+    return RunReport(
+        request_id=int(request_id),
+        name="",
+        operator="",
+        state=UNKNOWN_STATE,
+        total_jobs=0,
+        per_label={},
+        exit_codes={},
+        message=(
+            f"iDDS at {where} cannot decode the status of request {request_id} ({raw_status}):"
+            " state UNKNOWN; the server's code is older than what its database holds,"
+            " ask the iDDS operators"
+        ),
+        idds_status=raw_status,
+    )
 
 
 def reference_label(task_name: str) -> str:
@@ -280,7 +316,7 @@ def build_report(
     head = rows[0]
     idds_status = status_name(head.get("status"))
     state, message = run_state(idds_status)
-    name = str(head.get("name") or "")
+    name, key, _ = split_request_name(str(head.get("name") or ""))
     report = RunReport(
         request_id=int(request_id),
         name=name,
@@ -291,6 +327,7 @@ def build_report(
         exit_codes={},
         message=message,
         idds_status=idds_status or "",
+        submission_key=key,
     )
     for row in _task_rows(rows):
         task_name = str(row.get("transform_name") or "")

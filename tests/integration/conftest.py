@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,25 @@ def live_idds(
 def factory_outdir(reference, workflows, tmp_path_factory: pytest.TempPathFactory):
     """(OUTDIR, reference summary) for ``make_workflow(300)``: 6 tasks, final task included."""
     return outdir_factory.reference_outdir(reference, workflows, tmp_path_factory.mktemp("factory"))
+
+
+@pytest.fixture
+def bps_report_to_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Make ``bps report`` print to this test's (captured) stdout.
+
+    ``lsst.ctrl.bps.report.display_report`` binds ``file=sys.stdout`` when first imported:
+    in whichever test did that, so a later test would print into a closed capture.
+    """
+    bps = pytest.importorskip("lsst.ctrl.bps")
+    from lsst.ctrl.bps import drivers
+    from lsst.ctrl.bps.report import display_report
+
+    assert bps is not None
+
+    def to_current_stdout(*args: Any, **kwargs: Any) -> Any:
+        return display_report(*args, **{"file": sys.stdout, **kwargs})  # sys.stdout of the call
+
+    monkeypatch.setattr(drivers, "display_report", to_current_stdout)
 
 
 def pytest_configure(config: pytest.Config) -> None:

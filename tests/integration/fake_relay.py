@@ -8,7 +8,9 @@ small and visible in panda-client: a POST of ``{command_name, args, kwargs, mana
 relay path of ``compiler.runtime.idds`` is exercised end to end against real iDDS.
 
 ``fail_next(n, status)`` makes the next ``n`` calls answer an HTTP error instead (to test
-retries through the relay).  It binds 127.0.0.1 and runs in a daemon thread.
+retries through the relay); ``hold_replies_to(command)`` runs that command against iDDS
+but keeps its answer back until ``release()`` (a lost answer: the request is stored, the
+client never hears of it).  It binds 127.0.0.1 and runs in a daemon thread.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class FakeRelay:
         self.idds_url = idds_url
         self.headers = dict(headers)
         self.calls: list[str] = []
+        self.executed: list[str] = []
+        self._held: set[str] = set()
+        self._release = threading.Event()
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -45,6 +50,7 @@ class FakeRelay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -53,6 +59,14 @@ class FakeRelay:
         """Answer the next ``count`` calls with HTTP ``status``."""
         with self._lock:
             self._failures.extend([status] * count)
+
+    def hold_replies_to(self, command: str) -> None:
+        """Execute ``command`` calls but answer them only after `release`."""
+        self._held.add(command)
+
+    def release(self) -> None:
+        """Let held answers go (to whoever still listens)."""
+        self._release.set()
 
     def take_failure(self) -> int | None:
         """The HTTP status to fail this call with, if one is queued."""
@@ -75,7 +89,11 @@ class FakeRelay:
             manager.client.host = host or self.idds_url
             manager.client.retries = 1
             manager.client.session.headers.update(self.headers)
-            return json_dumps((True, getattr(manager, command)(*args, **kwargs)))
+            reply = json_dumps((True, getattr(manager, command)(*args, **kwargs)))
+            self.executed.append(command)
+            if command in self._held:
+                self._release.wait(60)
+            return reply
         except Exception as exc:  # the real relay answers (False, message) too
             return json.dumps((False, f"failed to execute command with {exc}"))
 

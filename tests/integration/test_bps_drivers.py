@@ -19,7 +19,13 @@ from tests.integration.test_operations import relay  # noqa: F401  (fixture)
 pytestmark = pytest.mark.integration
 
 
-def test_prepare_submit_report_cancel(tmp_path: Path, workflows: Any, relay: Any, capsys: Any) -> None:  # noqa: F811
+def test_prepare_submit_report_cancel(
+    tmp_path: Path,
+    workflows: Any,
+    relay: Any,  # noqa: F811
+    capsys: Any,
+    bps_report_to_stdout: None,
+) -> None:
     bps = pytest.importorskip("lsst.ctrl.bps")
     from lsst.ctrl.bps.drivers import cancel_driver, report_driver
     from lsst.ctrl.bps.prepare import prepare

@@ -41,6 +41,7 @@ from compiler.runtime import idds as runtime
 from compiler.runtime import operations as ops
 from compiler.runtime import workflow as outdir_workflow
 from compiler.runtime.errors import Failure, OutdirError, RuntimeServiceError
+from compiler.runtime.submission_key import split_request_name
 
 pytestmark = pytest.mark.integration
 
@@ -96,8 +97,12 @@ def example(workflows, tmp_path_factory: pytest.TempPathFactory) -> Example:
 
 @pytest.fixture
 def outdir(example: Example, tmp_path: Path) -> Path:
-    """A fresh copy of the example OUTDIR (submit writes submission.json into it)."""
-    return Path(shutil.copytree(example.outdir, tmp_path / "outdir"))
+    """A fresh copy of the example OUTDIR (submit writes submission.json into it).
+
+    Named after the test: the folder name is part of the submission key, and a copy of
+    the same content under the same name *is* the same submission (it would be adopted).
+    """
+    return Path(shutil.copytree(example.outdir, tmp_path / f"outdir-{tmp_path.name}"))
 
 
 def direct_client(server: IddsServer, dn: str | None = None) -> runtime.IddsClient:
@@ -379,10 +384,12 @@ def _assert_replay_shape(client: runtime.IddsClient, request_id: int, scenario: 
     live = client.get_requests(request_id, with_detail=True)
     saved = json_loads((REPLAY_DIR / f"request-{scenario}.json").read_text())
     assert [sorted(r) for r in saved] == [sorted(r) for r in live]
-    key = ("name", "status", "transform_name", "transform_status", "output_total_files")
-    assert sorted(tuple(str(r[k]) for k in key) for r in saved) == sorted(
-        tuple(str(r[k]) for k in key) for r in live
-    )
+    key = ("status", "transform_name", "transform_status", "output_total_files")
+
+    def shape(rows: list[Any]) -> list[tuple[str, ...]]:  # the name without its OUTDIR key
+        return sorted((split_request_name(r["name"])[0], *(str(r[k]) for k in key)) for r in rows)
+
+    assert shape(saved) == shape(live)
 
 
 def test_report_follows_progress(live_idds: IddsServer, example: Example, request, tmp_path: Path) -> None:
@@ -391,7 +398,7 @@ def test_report_follows_progress(live_idds: IddsServer, example: Example, reques
     update = request.config.getoption("--update-golden")
     reports = {}
     for scenario in ("new", *SCENARIOS):
-        folder = Path(shutil.copytree(example.outdir, tmp_path / scenario))
+        folder = Path(shutil.copytree(example.outdir, tmp_path / f"{tmp_path.name}-{scenario}"))
         request_id = ops.submit_outdir(folder, example.config, client=client).request_id
         if scenario != "new":
             inject_progress(live_idds, request_id, folder, scenario)
@@ -428,10 +435,10 @@ def test_cancel_restart_list_and_unknown_ids(live_idds: IddsServer, example: Exa
     assert ops.cancel(request_id, client=client) == (True, "Command registered successfully")
     assert ops.restart(request_id, client=client) == (request_id, "Command registered successfully")
 
-    ok, message = ops.cancel(UNKNOWN_ID, client=client)
-    assert not ok and "No match requests" in message
+    ok, message = ops.cancel(UNKNOWN_ID, client=client)  # looked up first: never aborted
+    assert not ok and f"no iDDS request {UNKNOWN_ID}" in message
     new_id, message = ops.restart(UNKNOWN_ID, client=client)
-    assert new_id is None and "No match requests" in message
+    assert new_id is None and f"no iDDS request {UNKNOWN_ID}" in message
     with pytest.raises(ops.RequestNotFound, match=f"no iDDS request {UNKNOWN_ID}"):
         ops.report(UNKNOWN_ID, client=client)
     with pytest.raises(ops.RequestNotFound):
@@ -456,6 +463,7 @@ def relay(live_idds: IddsServer, monkeypatch: pytest.MonkeyPatch):
     with FakeRelay(live_idds.url, live_idds.headers) as fake:
         for name in ("PANDA_BEHIND_REAL_LB", "PANDACACHE_URL", "PANDA_URL_SSL", "PANDA_URL"):
             monkeypatch.setenv(name, "1" if name == "PANDA_BEHIND_REAL_LB" else fake.url)
+        monkeypatch.delenv("IDDS_HOST")  # bps's environment: the relay only (a conflict warns)
         import pandaclient.Client
 
         for name in ("baseURL", "baseURLSSL"):  # restored afterwards: the client sets them
@@ -487,8 +495,10 @@ def test_cli_round_trip_through_relay(cli, relay, example: Example, outdir) -> N
     assert "state RUNNING" in shown.output
     as_json = json.loads(run(cli, "report", request_id, "--json", "--exit-codes").stdout)
     assert (as_json["request_id"], as_json["state"], as_json["idds_status"]) == (request_id, "RUNNING", "New")
-    assert run(cli, "list", request_id).output.split() == [str(request_id)]
-    assert str(request_id) in run(cli, "list").output.split()
+    header, row = run(cli, "list", request_id).stdout.splitlines()
+    assert header.split() == ["ID", "NAME", "STATUS", "CREATED", "KEY"]
+    assert row.split()[0] == str(request_id) and row.split()[-1].startswith(f"{outdir.name}-")
+    assert str(request_id) in [line.split()[0] for line in run(cli, "list").stdout.splitlines()]
     assert run(cli, "ping").output.strip() == "OK"
     assert "Command registered successfully" in run(cli, "cancel", request_id).output
     assert "Command registered successfully" in run(cli, "restart", request_id).output

@@ -90,7 +90,7 @@ class FakeTransport:
         self.replies = list(replies)
         self.commands: list[str] = []
 
-    def call(self, command: str, kwargs: Mapping[str, Any]) -> runtime.Reply:
+    def call(self, command: str, kwargs: Mapping[str, Any], timeout: float | None = None) -> runtime.Reply:
         self.commands.append(command)
         return self.replies.pop(0)
 
@@ -185,7 +185,7 @@ def test_abort_of_unknown_request_is_an_error() -> None:
 
 def test_retry_policy_from_config() -> None:
     policy = runtime.RetryPolicy.from_config({"iddsRetryAttempts": "2", "iddsCallTimeout": 5})
-    assert (policy.attempts, policy.call_timeout, policy.budget) == (2, 5.0, 10.0)
+    assert (policy.attempts, policy.call_timeout, policy.budget) == (2, 5.0, 60.0)
     assert policy.delays() == [0.5]
     assert runtime.RetryPolicy.from_config(None) == runtime.RetryPolicy()
 
