@@ -154,8 +154,13 @@ def _refuse_foreign(target: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def _outdir_lock(target: Path) -> Iterator[None]:
-    """Exclusive, non-blocking lock on ``.OUTDIR.lock`` for the whole compile-and-publish."""
+    """Exclusive, non-blocking lock on ``.OUTDIR.lock`` for the whole compile-and-publish.
+
+    The lock file is removed while still held; a process that opened it before then finds,
+    after locking, that the name no longer leads to its file, and counts as the loser.
+    """
     lock = target.parent / f".{target.name}.lock"
+    busy = f"another panda-compile is writing {target}; try again when it is done"
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
@@ -163,12 +168,37 @@ def _outdir_lock(target: Path) -> Iterator[None]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            busy = f"another panda-compile is writing {target}; try again when it is done"
+            if os.stat(lock).st_ino != os.fstat(fd).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
             raise CompileError(busy) from None
-        yield
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()
     finally:
         os.close(fd)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create `folder` and its missing ancestors; the ones created, deepest first."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if os.path.lexists(parent):
+            break
+        missing.append(parent)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompileError(f"cannot create {folder}: {exc.strerror}") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 class _Termination:
@@ -238,33 +268,41 @@ def atomic_outdir(outdir: str | os.PathLike[str], force: bool = False) -> Iterat
     """
     target = output_target(outdir)
     _refuse_foreign(target, force)
+    created = _make_parents(target.parent)
+    published = False
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CompileError(f"cannot create {target.parent}: {exc.strerror}") from None
-    with _outdir_lock(target):
-        _clean_leftovers(target)  # may put back an OUTDIR a killed replace left aside
-        _refuse_foreign(target, force)  # again, now that no other compile can change it
-        # Named here and created inside the try: a signal arriving just after the folder is
-        # made (mkdtemp would still be returning) must find the cleanup in place.
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        with _Termination() as termination:
+        with _outdir_lock(target):
+            yield from _write_and_publish(target, force)
+            published = True
+    finally:
+        if not published:
+            _remove_empty(created)  # a failed compile leaves no folder it made behind
+
+
+def _write_and_publish(target: Path, force: bool) -> Iterator[Path]:
+    """The body of `atomic_outdir`, once the lock is held."""
+    _clean_leftovers(target)  # may put back an OUTDIR a killed replace left aside
+    _refuse_foreign(target, force)  # again, now that no other compile can change it
+    # Named here and created inside the try: a signal arriving just after the folder is
+    # made (mkdtemp would still be returning) must find the cleanup in place.
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    with _Termination() as termination:
+        try:
             try:
-                try:
-                    tmp.mkdir(mode=0o700)
-                except OSError as exc:
-                    raise CompileError(f"cannot write in {target.parent}: {exc.strerror}") from None
-                try:
-                    yield tmp
-                except OSError as exc:
-                    where = exc.filename or target
-                    raise CompileError(f"cannot write OUTDIR {target}: {where}: {exc.strerror}") from None
-                with termination.shielded():
-                    _publish(tmp, target)
-            except BaseException:
-                with termination.shielded():
-                    _remove(tmp)
-                raise
+                tmp.mkdir(mode=0o700)
+            except OSError as exc:
+                raise CompileError(f"cannot write in {target.parent}: {exc.strerror}") from None
+            try:
+                yield tmp
+            except OSError as exc:
+                where = exc.filename or target
+                raise CompileError(f"cannot write OUTDIR {target}: {where}: {exc.strerror}") from None
+            with termination.shielded():
+                _publish(tmp, target)
+        except BaseException:
+            with termination.shielded():
+                _remove(tmp)
+            raise
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -287,8 +287,7 @@ def write_documents(
     input_digest: str | None = None,
     templates_dir: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Write and validate every document of `wf` into an (empty) folder."""
-    check_file_names(wf)
+    """Write and validate every document of `wf` into an (empty) folder; `check_file_names` first."""
     digest = input_digest or dag_digest(wf)
     env = environment(templates_dir)
     (folder / "jobs").mkdir()
@@ -323,6 +322,7 @@ def write_outdir(
     from a file; without it the DAG digest is used. `templates_dir` holds a site's
     templates, which replace the bundled ones of the same name.
     """
+    check_file_names(wf)  # before OUTDIR (or a parent folder of it) is even created
     with atomic_outdir(outdir, force=force) as tmp:
         write_documents(wf, tmp, input_digest=input_digest, templates_dir=templates_dir)
     return Path(outdir)
