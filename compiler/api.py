@@ -7,6 +7,7 @@ as a BpsConfig, a YAML path, a mapping, or nothing (bundled defaults).
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .options import resolve_options
 from .passes.pipeline import AfterPass, run_pipeline
 
 WORKFLOW_PICKLE = "bps_generic_workflow.pickle"
+_LABEL = operator.attrgetter("label")
 
 
 @dataclass
@@ -67,6 +69,8 @@ def resolve_inputs(source: str | os.PathLike[str], config: Any = None) -> tuple[
 
 def _labels(graph: Graph) -> list[str]:
     """Every job label of a source graph, groups included."""
+    if graph.only_jobs():  # the usual case: one C-level pass
+        return list(dict.fromkeys(map(_LABEL, graph.jobs)))
     out: list[str] = []
     for job in graph.jobs:
         if job.kind is NodeKind.JOB:
