@@ -87,13 +87,17 @@ def compile_workflow(
     submit_path: str | os.PathLike[str] | None = None,
     after_pass: AfterPass | None = None,
     stop_after: str | None = None,
+    allow_bps_eval: bool | None = None,
 ) -> Compiled:
     """Lower a GenericWorkflow into PanDA tasks (the IR); nothing is written.
 
     `submit_path` is where the submission files will be (the OUTDIR, or BPS's submit
     directory): staged map files are referred to there. Without it, the config's
-    `submitPath` is used.
+    `submitPath` is used. `allow_bps_eval` lets config values run ``bpsEval``; None
+    leaves it to the caller's own config (`compiler.config.load_config`), never to a
+    config found in a submit folder.
     """
+    own_config = config is not None
     timings: dict[str, float] = {}
     # One GC pause over load, ingest and passes: none of them builds garbage cycles, and
     # each collection would walk every job object again (a full one after a 100k-job load
@@ -110,7 +114,7 @@ def compile_workflow(
         wf = ingest(generic_workflow)
         timings["ingest"] = time.perf_counter() - start
         start = time.perf_counter()
-        cfg = as_config(config)
+        cfg = as_config(config, allow_bps_eval=allow_bps_eval, own=own_config)
         labels = _labels(wf.source) + ([wf.final_job.label] if wf.final_job is not None else [])
         path = os.path.abspath(submit_path) if submit_path is not None else None
         wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path))
