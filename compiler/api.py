@@ -7,6 +7,7 @@ as a BpsConfig, a YAML path, a mapping, or nothing (bundled defaults).
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .options import resolve_options
 from .passes.pipeline import AfterPass, run_pipeline
 
 WORKFLOW_PICKLE = "bps_generic_workflow.pickle"
+_LABEL = operator.attrgetter("label")
 
 
 @dataclass
@@ -67,6 +69,8 @@ def resolve_inputs(source: str | os.PathLike[str], config: Any = None) -> tuple[
 
 def _labels(graph: Graph) -> list[str]:
     """Every job label of a source graph, groups included."""
+    if graph.only_jobs():  # the usual case: one C-level pass
+        return list(dict.fromkeys(map(_LABEL, graph.jobs)))
     out: list[str] = []
     for job in graph.jobs:
         if job.kind is NodeKind.JOB:
@@ -83,13 +87,17 @@ def compile_workflow(
     submit_path: str | os.PathLike[str] | None = None,
     after_pass: AfterPass | None = None,
     stop_after: str | None = None,
+    allow_bps_eval: bool | None = None,
 ) -> Compiled:
     """Lower a GenericWorkflow into PanDA tasks (the IR); nothing is written.
 
     `submit_path` is where the submission files will be (the OUTDIR, or BPS's submit
     directory): staged map files are referred to there. Without it, the config's
-    `submitPath` is used.
+    `submitPath` is used. `allow_bps_eval` lets config values run ``bpsEval``; None
+    leaves it to the caller's own config (`compiler.config.load_config`), never to a
+    config found in a submit folder.
     """
+    own_config = config is not None
     timings: dict[str, float] = {}
     # One GC pause over load, ingest and passes: none of them builds garbage cycles, and
     # each collection would walk every job object again (a full one after a 100k-job load
@@ -106,7 +114,7 @@ def compile_workflow(
         wf = ingest(generic_workflow)
         timings["ingest"] = time.perf_counter() - start
         start = time.perf_counter()
-        cfg = as_config(config)
+        cfg = as_config(config, allow_bps_eval=allow_bps_eval, own=own_config)
         labels = _labels(wf.source) + ([wf.final_job.label] if wf.final_job is not None else [])
         path = os.path.abspath(submit_path) if submit_path is not None else None
         wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path))

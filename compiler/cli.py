@@ -99,6 +99,11 @@ def main() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Folder of templates replacing the bundled ones of the same name (config: pandaCompileTemplates).",
 )
+@click.option(
+    "--allow-bps-eval",
+    is_flag=True,
+    help="Let config values run bpsEval(...) (else refused; config: pandaCompileAllowBpsEval in --config).",
+)
 def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any) -> None:
     """Compile WORKFLOW (a GenericWorkflow pickle, URI or BPS submit folder) into OUTDIR."""
     from .api import compile_workflow, write_outdir
@@ -122,7 +127,12 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
 
         try:
             compiled = compile_workflow(
-                workflow, config, submit_path=outdir, after_pass=after_pass, stop_after=flags["stop_after"]
+                workflow,
+                config,
+                submit_path=outdir,
+                after_pass=after_pass,
+                stop_after=flags["stop_after"],
+                allow_bps_eval=True if flags["allow_bps_eval"] else None,
             )
             if flags["stop_after"]:
                 return

@@ -8,7 +8,13 @@ The reference's command-line embedder finds parameters with the pattern below: a
 not preceded by `$` (so `${ENV}` is left alone). It needs one character before the brace,
 which a template always has (it starts with the executable), and it consumes that
 character, so in `{a}{b}` only `a` is found; we keep that behaviour because the set of
-parameters found decides the pseudo-input names the edge-node decoder parses.
+parameters found decides the pseudo-input names the edge-node decoder parses.  We find
+the same matches with a linear scan (`command_params`): the regex backtracks
+quadratically on a template like `"{" * 100000`.
+
+Embedding is bounded (`compiler.limits`): templates of at most `MAX_COMMAND_CHARS`
+characters and `MAX_COMMAND_PARAMS` distinct parameters, and no substitution may make
+the command line longer than `MAX_COMMAND_CHARS`; each refusal is an `EmbedError`.
 """
 
 from __future__ import annotations
@@ -19,13 +25,57 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .boundedfmt import bounded_format_map
+from .limits import MAX_COMMAND_CHARS, MAX_COMMAND_PARAMS, over_limit
+from .values import value_problem
+
 PARAM_PATTERN = re.compile(r"[^$]{([^}]+)}")
 FILE_PATTERN = re.compile(r"<FILE:([^>]+)>")
 
 
 def command_params(template: str) -> tuple[str, ...]:
-    """The `{param}` names in a command template, in order of first use."""
-    return tuple(dict.fromkeys(m.group(1) for m in PARAM_PATTERN.finditer(template)))
+    """The `{param}` names in a command template, in order of first use.
+
+    The matches of `PARAM_PATTERN` (non-overlapping, left to right), found in linear
+    time: a match is a character other than `$`, a `{`, at least one character and the
+    first `}` after it.  `str.find` jumps to each candidate brace and each closing brace
+    is searched for once per match, so no position is scanned twice.
+    """
+    found: dict[str, None] = {}
+    pos = 0  # a match may start at `pos`, so its brace is at `pos + 1` or later
+    while True:
+        brace = template.find("{", pos + 1)
+        if brace < 0:
+            break
+        if template[brace - 1] == "$":
+            pos = brace
+            continue
+        close = template.find("}", brace + 1)
+        if close < 0:
+            break  # no `}` left: nothing later can match either
+        if close == brace + 1:  # `{}`: `[^}]+` needs a character
+            pos = brace
+            continue
+        found[template[brace + 1 : close]] = None
+        pos = close + 1
+    return tuple(found)
+
+
+def command_template_problem(template: str) -> str | None:
+    """Why a command template is over a limit (length, distinct parameters), or None."""
+    if len(template) > MAX_COMMAND_CHARS:
+        return over_limit(
+            "command template length", MAX_COMMAND_CHARS, "MAX_COMMAND_CHARS", size=len(template)
+        )
+    params = command_params(template)
+    if len(params) > MAX_COMMAND_PARAMS:
+        return over_limit(
+            "number of distinct {param}s in the command",
+            MAX_COMMAND_PARAMS,
+            "MAX_COMMAND_PARAMS",
+            size=len(params),
+        )
+    return None
 
 
 class EmbedError(ValueError):
@@ -37,7 +87,7 @@ def environment_prefix(environment: Mapping[str, Any], cmdvals: Mapping[str, Any
     out = []
     for key, value in environment.items():
         try:
-            filled = value.format_map(cmdvals) if isinstance(value, str) else str(value)
+            filled = bounded_format_map(value, cmdvals) if isinstance(value, str) else str(value)
         except KeyError as exc:
             raise EmbedError(
                 f"environment variable {key} uses {{{exc.args[0]}}} but cmdvals has no value for it"
@@ -62,20 +112,44 @@ def embed_static_values(
     `<FILE:x>` of files that are transferred or read locally. `files` maps a file name
     to an object with `wms_transfer`, `job_access_remote` and `src_uri`.
     """
+    problem = command_template_problem(command)
+    if problem:
+        raise EmbedError(problem)
     for key in command_params(command):
         if key not in cmdvals:
             raise EmbedError(f"command line uses {{{key}}} but cmdvals has no value for it")
         if key not in placeholders:
-            command = command.replace("{" + key + "}", str(cmdvals[key]))
+            problem = value_problem(cmdvals[key])
+            if problem:
+                raise EmbedError(f"cmdvals[{key[:100]!r}] {problem}")
+            command = _bounded_replace(command, "{" + key + "}", str(cmdvals[key]))
     for name, value in submit_env:
-        command = command.replace(f"<ENV:{name}>", value)
+        command = _bounded_replace(command, f"<ENV:{name}>", value)
     for key in dict.fromkeys(FILE_PATTERN.findall(command)):
         gwfile = files.get(key)
         if gwfile is None:
             raise EmbedError(f"command line uses <FILE:{key}> but the job has no file named {key!r}")
         if not gwfile.wms_transfer and gwfile.job_access_remote:
-            command = command.replace(f"<FILE:{key}>", str(gwfile.src_uri))
+            command = _bounded_replace(command, f"<FILE:{key}>", str(gwfile.src_uri))
     return command
+
+
+def _bounded_replace(command: str, token: str, value: str) -> str:
+    """`command.replace(token, value)`, refused before building a result over the limit."""
+    count = command.count(token)
+    if not count:
+        return command
+    size = len(command) + count * (len(value) - len(token))
+    if size > MAX_COMMAND_CHARS:
+        raise EmbedError(
+            over_limit(
+                f"command line length after filling in {token}",
+                MAX_COMMAND_CHARS,
+                "MAX_COMMAND_CHARS",
+                size=size,
+            )
+        )
+    return command.replace(token, value)
 
 
 def file_placeholder(key: str, uri: str, isdir: Callable[[str], bool] = os.path.isdir) -> str:

@@ -35,11 +35,28 @@ Search rules (what ``BpsConfig.search`` does, and so what we do):
    else with ``replaceEnvVars`` they are rewritten to ``<ENV:X>``.  Then every ``{name}`` is
    replaced by ``search(name)`` with the same options minus ``default``: recursively, with
    ``str()`` of non-strings and ``""`` for unknown names.  ``${X}`` is left alone, ``{{`` is a
-   literal brace, format specs such as ``{x:>4}`` work.  ``bpsEval(f, args)`` is evaluated.
+   literal brace, format specs such as ``{x:>4}`` work.  ``bpsEval(f, args)`` is evaluated
+   only where the user opted in (see "Hardening" below); otherwise it is an error.
 5. A mapping comes back as a config with no search sections (its own ``[]`` searches only
    inside it); ``[]`` never raises (missing gives ``""``) and ``get`` defaults to ``""``.
 
 Keys whose first character is not alphanumeric are paths: ``".bps_defined.submitPath"``.
+
+Hardening (where we deliberately differ from BpsConfig, see ``compiler.limits``):
+
+* ``bpsEval`` runs code, so it is refused unless the config was loaded with
+  ``allow_bps_eval=True`` (the CLI's ``--allow-bps-eval``) or the user's own config file
+  sets ``pandaCompileAllowBpsEval: true`` (a config found in a submit folder is not the
+  user's own: `load_config(..., own=False)` ignores the key there).
+* Values that come from a workflow (job labels as ``curr_pipetask`` ...) are passed as
+  `LiteralText` curvals: substituted as they are, never expanded, never evaluated, even
+  where ``bpsEval`` is allowed.
+* One lookup makes at most `MAX_CONFIG_EXPANSIONS` substitutions and produces at most
+  `MAX_EXPANDED_CHARS` characters; format widths are bounded (`check_format_spec`).
+* Files: only regular files of at most `MAX_CONFIG_BYTES` are read, includes nest at most
+  `MAX_INCLUDE_DEPTH` deep and `MAX_CONFIG_FILES` reads in all, and a file's values with
+  YAML aliases expanded number at most `MAX_CONFIG_NODES`, nested at most
+  `MAX_CONFIG_DEPTH` deep (a billion-laughs file is refused while still 3 KB).
 """
 
 from __future__ import annotations
@@ -47,10 +64,12 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import itertools
 import json
 import os
 import pprint
 import re
+import stat
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -60,7 +79,19 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from compiler.boundedfmt import FormatLimitError, check_format_spec
 from compiler.errors import ConfigError
+from compiler.limits import (
+    BPS_EVAL_CONFIG_KEY,
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_DEPTH,
+    MAX_CONFIG_EXPANSIONS,
+    MAX_CONFIG_FILES,
+    MAX_CONFIG_NODES,
+    MAX_EXPANDED_CHARS,
+    MAX_INCLUDE_DEPTH,
+    over_limit,
+)
 
 if TYPE_CHECKING:
     from lsst.resources import ResourcePath
@@ -69,6 +100,7 @@ __all__ = [
     "PANDA_KEYS",
     "SEARCH_ORDER",
     "BpsYamlConfig",
+    "LiteralText",
     "as_config",
     "bundled_defaults",
     "load_config",
@@ -130,7 +162,19 @@ _BARE_ENV = re.compile(r"\$(\S+)")
 _KEPT_ENV = re.compile(r"<PCKEEP:([^>]+)>")
 _SKIPPED = re.compile(r"<PCSKIP:([^>]+)>")
 _BPS_EVAL = re.compile(r"bpsEval\(([^,)]+), ([^)]+)\)")
+_LITERAL_TOKEN = re.compile("\ue000([0-9]+)\ue001")
 _YamlBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LiteralText(str):
+    """A curval that comes from the workflow (a job label): substituted, never expanded.
+
+    Why: a label is data from a pickle.  Expanded like config text, a label
+    ``bpsEval(os.system, "...")`` would run as soon as a config value uses
+    ``{curr_pipetask}``.
+    """
+
+    __slots__ = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,6 +257,17 @@ def _merge_into(target: dict[Any, Any], source: Mapping[Any, Any]) -> dict[Any, 
 # ---------------------------------------------------------------------------------------
 
 
+class _Budget:
+    """What one top-level lookup has spent (shared by its nested lookups), and its literals."""
+
+    __slots__ = ("chars", "expansions", "literals")
+
+    def __init__(self) -> None:
+        self.expansions = 0
+        self.chars = 0
+        self.literals: list[str] = []
+
+
 @dataclass(frozen=True, slots=True)
 class _Options:
     """A ``search`` opt dict, parsed once and shared by the nested ``{var}`` lookups."""
@@ -225,6 +280,7 @@ class _Options:
     replace_env: bool
     replace_vars: bool
     skip_names: tuple[str, ...]
+    budget: _Budget
 
 
 def _searchobj_mapping(obj: Any) -> Mapping[Any, Any] | None:
@@ -244,15 +300,30 @@ class _VarFormatter(string.Formatter):
     """``str.format`` machinery whose fields are config searches rather than arguments.
 
     Using ``string.Formatter`` keeps ``{{``, conversions and format specs behaving as they
-    do in BPS, which formats the same way.
+    do in BPS, which formats the same way.  One per substitution: it carries the budget.
     """
+
+    def __init__(self, budget: _Budget) -> None:
+        self._budget = budget
 
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
         config, opts, stack = args
         return config._resolve_var(field_name, opts, stack), field_name
 
-
-_FORMATTER = _VarFormatter()
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        """Format within the limits; a workflow value is held back as a token (see `LiteralText`)."""
+        check_format_spec(format_spec)
+        budget: _Budget = self._budget
+        if type(value) is LiteralText and not format_spec:
+            budget.literals.append(str(value))
+            budget.chars += len(value)
+            text = f"\ue000{len(budget.literals) - 1}\ue001"
+        else:
+            text = super().format_field(value, format_spec)
+            budget.chars += len(text)
+        if budget.chars > MAX_EXPANDED_CHARS:
+            raise FormatLimitError(over_limit("expanded text", MAX_EXPANDED_CHARS, "MAX_EXPANDED_CHARS"))
+        return text
 
 
 def _bps_eval(func: str, args: str) -> Any:
@@ -284,7 +355,7 @@ class BpsYamlConfig:
         Sections searched before the root; ``None`` means `SEARCH_ORDER`.
     """
 
-    __slots__ = ("_data", "_paths", "_search_order")
+    __slots__ = ("_allow_eval", "_data", "_paths", "_search_order")
 
     def __init__(
         self,
@@ -292,18 +363,21 @@ class BpsYamlConfig:
         *,
         paths: Sequence[str] = (),
         search_order: Sequence[str] | None = None,
+        allow_bps_eval: bool | None = None,
     ) -> None:
         tree = _plain(data) if data is not None else {}
         if not isinstance(tree, dict):
             raise ConfigError(f"a BPS config must be a mapping, not {type(data).__name__}")
         files = (paths,) if isinstance(paths, str) else tuple(paths)
         self._setup(tree, files, SEARCH_ORDER if search_order is None else tuple(search_order))
+        self._allow_eval = _eval_allowed(tree, allow_bps_eval, own=True)
 
     def _setup(self, data: dict[Any, Any], paths: tuple[str, ...], search_order: tuple[str, ...]) -> None:
         """Adopt ``data`` without copying; make sure every search section exists, as BPS does."""
         self._data = data
         self._paths = paths
         self._search_order = search_order
+        self._allow_eval = False
         for section in search_order:
             value = data.setdefault(section, {})
             if value is not None and not isinstance(value, Mapping):
@@ -313,12 +387,22 @@ class BpsYamlConfig:
 
     @classmethod
     def _adopt(
-        cls, data: dict[Any, Any], paths: tuple[str, ...], search_order: tuple[str, ...]
+        cls,
+        data: dict[Any, Any],
+        paths: tuple[str, ...],
+        search_order: tuple[str, ...],
+        allow_eval: bool = False,
     ) -> BpsYamlConfig:
         """Wrap a tree this module built (or a subsection of one) without copying it."""
         obj = cls.__new__(cls)
         obj._setup(data, paths, search_order)
+        obj._allow_eval = allow_eval
         return obj
+
+    @property
+    def allows_bps_eval(self) -> bool:
+        """Whether values may use ``bpsEval`` (the user opted in; see the module docstring)."""
+        return self._allow_eval
 
     # -- public API ----------------------------------------------------------------------
 
@@ -344,15 +428,15 @@ class BpsYamlConfig:
         ``expandEnvVars`` (default True), ``replaceEnvVars``, ``replaceVars`` (default True),
         ``skipNames``.
         """
-        return self._search(key, self._parse_opt(opt or {}), ())
+        return self._top_search(key, self._parse_opt(opt or {}))
 
     def __getitem__(self, key: str) -> Any:
         """Searched value, or ``""`` when missing (BPS never raises here)."""
-        return self._search(key, self._parse_opt({}), ())[1]
+        return self._top_search(key, self._parse_opt({}))[1]
 
     def get(self, key: str, default: Any = "") -> Any:
         """Searched value or ``default``; the default default is ``""`` as in ``BpsConfig.get``."""
-        return self._search(key, self._parse_opt({"default": default}), ())[1]
+        return self._top_search(key, self._parse_opt({"default": default}))[1]
 
     def __contains__(self, key: object) -> bool:
         """Whether a search for ``key`` would find it (without expanding its value)."""
@@ -405,7 +489,16 @@ class BpsYamlConfig:
             replace_env=bool(opt.get("replaceEnvVars", False)),
             replace_vars=bool(opt.get("replaceVars", True)),
             skip_names=tuple(opt.get("skipNames", ())),
+            budget=_Budget(),
         )
+
+    def _top_search(self, key: Any, opts: _Options) -> tuple[bool, Any]:
+        """A public lookup: `_search`, then the workflow values held back put in as they are."""
+        found, value = self._search(key, opts, ())
+        literals = opts.budget.literals
+        if literals and isinstance(value, str):
+            value = _LITERAL_TOKEN.sub(lambda m: literals[int(m.group(1))], value)
+        return found, value
 
     def _find(self, key: Any, opts: _Options) -> tuple[bool, Any]:
         """Locate the raw value: curvals, searchobj, the search sections, then the root."""
@@ -451,10 +544,12 @@ class BpsYamlConfig:
             raise ConfigError(f"{self._where}: required key '{key}' not found{chain}")
         else:
             return False, ""
+        if type(value) is LiteralText:
+            return True, value
         if isinstance(value, str):
             return True, self._expand(value, opts, inner_stack)
         if found and isinstance(value, Mapping):
-            return True, BpsYamlConfig._adopt(value, self._paths, ())  # type: ignore[arg-type]
+            return True, BpsYamlConfig._adopt(value, self._paths, (), self._allow_eval)  # type: ignore[arg-type]
         if found and isinstance(value, list):
             return True, copy.deepcopy(value)  # callers may append; keep our tree intact
         return True, value
@@ -479,11 +574,20 @@ class BpsYamlConfig:
         for name in nested.skip_names:
             text = text.replace(f"{{{name}}}", f"<PCSKIP:{name}>")
         try:
-            text = _FORMATTER.vformat(text, (self, nested, stack), {})
+            text = _VarFormatter(nested.budget).vformat(text, (self, nested, stack), {})
+        except FormatLimitError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{where}: cannot substitute variables in {value!r}: {exc}") from None
+            raise ConfigError(f"{where}: cannot substitute variables in {value[:200]!r}: {exc}") from None
         text = _KEPT_ENV.sub(r"${\1}", text)
         text = _SKIPPED.sub(r"{\1}", text)
+        if "bpsEval" not in text:
+            return text
+        if not self._allow_eval:
+            raise ConfigError(
+                f"{where}: bpsEval(...) runs code and is refused; to allow it pass --allow-bps-eval "
+                f"or set {BPS_EVAL_CONFIG_KEY}: true in your own --config file"
+            )
         try:
             text = _BPS_EVAL.sub(lambda m: str(_bps_eval(m.group(1), m.group(2))), text)
         except Exception as exc:
@@ -497,6 +601,13 @@ class BpsYamlConfig:
         if name in stack:
             chain = " -> ".join((*stack[stack.index(name) :], name))
             raise ConfigError(f"{self._where}: variable cycle {chain}")
+        opts.budget.expansions += 1
+        if opts.budget.expansions > MAX_CONFIG_EXPANSIONS:
+            first = f"key '{stack[0]}'" if stack else "a lookup"
+            what = f"{{var}} substitutions for {first}"
+            raise ConfigError(
+                f"{self._where}: " + over_limit(what, MAX_CONFIG_EXPANSIONS, "MAX_CONFIG_EXPANSIONS")
+            )
         return self._search(name, opts, stack)[1]
 
 
@@ -529,12 +640,91 @@ def _display(location: _Location) -> str:
 
 
 def _read_bytes(location: _Location) -> bytes:
+    """A config file's bytes: regular files only (no FIFO, device, /dev/zero), size bounded."""
     try:
-        return location.read() if _is_uri(location) else location.read_bytes()
+        if _is_uri(location):
+            return _read_uri(location)
+        if isinstance(location, Path):
+            return _read_regular_file(location)
+        return location.read_bytes()  # the bundled defaults (an importlib resource)
     except FileNotFoundError:
         raise ConfigError(f"{_display(location)}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{_display(location)}: cannot read config file: {exc}") from None
+
+
+def _too_big(location: _Location, size: int | None = None) -> ConfigError:
+    what = "config file size in bytes"
+    return ConfigError(
+        f"{_display(location)}: " + over_limit(what, MAX_CONFIG_BYTES, "MAX_CONFIG_BYTES", size=size)
+    )
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """Read a local file that is a regular file (checked on the open descriptor: no race)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"{path}: not a regular file (a FIFO, device or folder is not read as a config)"
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise _too_big(path, info.st_size)
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _too_big(path)
+    return data
+
+
+def _read_uri(location: Any) -> bytes:
+    """Read a remote config, refusing one the store says is too big."""
+    try:
+        size = location.size()
+    except Exception:  # not every store knows sizes; the read below is bounded anyway
+        size = None
+    if size is not None and size > MAX_CONFIG_BYTES:
+        raise _too_big(location, size)
+    data = location.read(size=MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _too_big(location)
+    return data
+
+
+def _check_tree(data: Any, name: str) -> None:
+    """Refuse a parsed file whose values, aliases expanded, pass the node or depth limits.
+
+    Sizes are computed bottom-up once per distinct container (memoised by identity), so
+    a billion-laughs file costs as little as its few shared lists; a container reachable
+    from itself (a recursive alias) is refused too.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        if key in active:
+            raise ConfigError(f"{name}: a YAML alias refers to a value that contains it")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{name}: " + over_limit("nesting depth", MAX_CONFIG_DEPTH, "MAX_CONFIG_DEPTH"))
+        active.add(key)
+        items = itertools.chain(node.keys(), node.values()) if isinstance(node, dict) else node
+        total = 1
+        for item in items:
+            total += size(item, depth + 1)
+            if total > MAX_CONFIG_NODES:
+                what = "number of values with YAML aliases expanded"
+                raise ConfigError(f"{name}: " + over_limit(what, MAX_CONFIG_NODES, "MAX_CONFIG_NODES"))
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data, 0)
 
 
 def _exists(location: _Location) -> bool:
@@ -580,12 +770,17 @@ class _Reader:
     def __init__(self) -> None:
         self.files: list[str] = []
         self._stack: list[str] = []
+        self._reads = 0
 
     def _enter(self, location: _Location) -> str:
         name = _display(location)
         if name in self._stack:
             chain = " -> ".join([*self._stack[self._stack.index(name) :], name])
             raise ConfigError(f"{name}: include cycle {chain}")
+        if len(self._stack) >= MAX_INCLUDE_DEPTH:
+            raise ConfigError(
+                f"{name}: " + over_limit("include depth", MAX_INCLUDE_DEPTH, "MAX_INCLUDE_DEPTH")
+            )
         if name not in self.files:
             self.files.append(name)
         self._stack.append(name)
@@ -603,16 +798,29 @@ class _Reader:
                 if not _exists(location):
                     raise ConfigError(f"{name}: config file not found")
                 raise ConfigError(f"{name}: config files must end in .yaml or .json")
+            self._reads += 1
+            if self._reads > MAX_CONFIG_FILES:
+                raise ConfigError(
+                    f"{name}: " + over_limit("config files read", MAX_CONFIG_FILES, "MAX_CONFIG_FILES")
+                )
             raw = _read_bytes(location)
             if suffix.endswith(".json"):
                 try:
-                    return json.loads(raw)
+                    data = json.loads(raw)
+                except RecursionError:
+                    raise ConfigError(f"{name}: JSON nested too deeply") from None
                 except ValueError as exc:
                     raise ConfigError(f"{name}: JSON syntax error: {exc}") from None
+                _check_tree(data, name)
+                return data
             loader = _IncludeLoader(raw)
             loader.reader, loader.origin = self, location
             try:
-                return loader.get_single_data()
+                data = loader.get_single_data()
+                _check_tree(data, name)
+                return data
+            except RecursionError:
+                raise ConfigError(f"{name}: YAML nested too deeply") from None
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 line = f":{mark.line + 1}" if mark is not None else ""
@@ -720,16 +928,28 @@ def _include_paths(data: Any) -> list[tuple[Any, ...]]:
     return found
 
 
-def load_config(path: str | os.PathLike[str] | ResourcePath) -> BpsYamlConfig:
+def _eval_allowed(tree: Mapping[Any, Any], explicit: bool | None, *, own: bool) -> bool:
+    """Whether ``bpsEval`` may run: the caller said so, else the user's own file opts in."""
+    if explicit is not None:
+        return bool(explicit)
+    return own and tree.get(BPS_EVAL_CONFIG_KEY) is True
+
+
+def load_config(
+    path: str | os.PathLike[str] | ResourcePath, *, allow_bps_eval: bool | None = None, own: bool = True
+) -> BpsYamlConfig:
     """Read a BPS YAML file (local path or lsst-resources URI) with its ``includeConfigs``.
 
     Like ``BpsConfig(path)``: nothing else is merged in (no ``bps_defaults.yaml``, no
-    plugin defaults), unlike ``bps submit``.
+    plugin defaults), unlike ``bps submit``.  ``bpsEval`` is allowed if `allow_bps_eval`
+    is true, or if it is None, `own` is true (the user named this file) and the file sets
+    ``pandaCompileAllowBpsEval: true``; a file found in a submit folder is not `own`.
     """
     reader = _Reader()
     location = _to_location(path)
     data = reader.load(location)
-    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
+    allow = _eval_allowed(data, allow_bps_eval, own=own)
+    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER, allow)
 
 
 @functools.cache
@@ -743,18 +963,24 @@ def bundled_defaults() -> BpsYamlConfig:
     return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
 
 
-def as_config(obj: Any) -> Any:
+def as_config(obj: Any, *, allow_bps_eval: bool | None = None, own: bool = True) -> Any:
     """Accept whatever the caller has as a BPS config and return something with ``.search``.
 
     A real ``BpsConfig`` (anything with a ``search`` method) is returned untouched, a mapping
     is wrapped, a path or URI is loaded and ``None`` gives `bundled_defaults`.
+    `allow_bps_eval` and `own` are those of `load_config`.
     """
     if obj is None:
+        if allow_bps_eval:
+            base = bundled_defaults()
+            return BpsYamlConfig._adopt(base._data, base.paths, base.search_order, True)
         return bundled_defaults()
     if callable(getattr(obj, "search", None)):
         return obj
     if isinstance(obj, Mapping):
-        return BpsYamlConfig(obj)
+        config = BpsYamlConfig(obj, allow_bps_eval=allow_bps_eval)
+        config._allow_eval = _eval_allowed(config._data, allow_bps_eval, own=own)
+        return config
     if isinstance(obj, str | os.PathLike) or _is_uri(obj):
-        return load_config(obj)
+        return load_config(obj, allow_bps_eval=allow_bps_eval, own=own)
     raise ConfigError(f"cannot use a {type(obj).__name__} as a BPS config")

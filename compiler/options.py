@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from .config import BpsYamlConfig, LiteralText
 from .errors import ConfigError
 from .ir import LabelOptions, Options, PayloadOptions
 
@@ -125,7 +126,21 @@ def _processing_type(config: Any, label: str, curvals: dict[str, str]) -> str | 
     return FINAL_PROCESSING_TYPE if label == "finalJob" else None
 
 
+def _label_curval(config: Any, label: str) -> str:
+    """The label as a curval: data from the workflow, which config expansion must not evaluate.
+
+    Our config substitutes a `LiteralText` as it is. A real BpsConfig expands curvals like
+    config text, so a label it would expand (braces, bpsEval) is refused instead.
+    """
+    if isinstance(config, BpsYamlConfig):
+        return LiteralText(label)
+    if "{" in label or "}" in label or "bpsEval" in label:
+        raise ConfigError(f"label {label[:100]!r}: a BpsConfig would expand it as a config expression")
+    return label
+
+
 def _label_options(config: Any, label: str) -> LabelOptions:
+    label = _label_curval(config, label)
     curvals = {"curr_cluster": label}
     found, site = config.search("computeSite", opt={"curvals": curvals})
     if not found or site in ("", None):

@@ -55,6 +55,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from ..errors import CompileError
 
@@ -127,15 +128,18 @@ def _bundled_loader() -> jinja2.BaseLoader:
 
 
 def template_environment(templates_dir: str | Path | None = None) -> jinja2.Environment:
-    """A Jinja environment for the task templates, strict about undefined values.
+    """A sandboxed Jinja environment for the task templates, strict about undefined values.
 
     With ``templates_dir``, templates there override the bundled ones of the same name;
     the others still come from the bundle, so an override folder holds only what changes.
+    Sandboxed (immutable): a site's template may format data but not reach Python
+    internals (``cycler.__init__.__globals__``) or mutate its context; such an attempt is
+    a ``SecurityError``, which `render_template` reports naming the template.
     """
     loader = _bundled_loader()
     if templates_dir is not None:
         loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(templates_dir)), loader])
-    env = jinja2.Environment(
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # JSON, not HTML: escaping is the json filter's job
@@ -310,9 +314,11 @@ def render_template(env: jinja2.Environment, name: str, context: Mapping[str, An
     template = _get_template(env, name)
     try:
         return template.render(context)
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         where = _template_location(exc, template)
         kind = "undefined value" if isinstance(exc, jinja2.UndefinedError) else type(exc).__name__
+        if isinstance(exc, jinja2.sandbox.SecurityError):
+            kind = "refused by the template sandbox"
         raise CompileError(f"{where}: {kind} rendering {what}: {_one_line(exc)}") from exc
 
 

@@ -12,6 +12,9 @@ ctrl_bps API that both the real class and `compiler.load.model` provide. Cost ma
 * predecessors and per-job input/output lists are read from the graph's own mappings
   (`_pred`, `_inputs`, `_outputs`, which both the real class and the stand-in carry) when
   present, instead of one method call and temporary list per job.
+
+Every field read is type-checked here, once (`compiler.load.typecheck`): a malformed
+pickle is one `LoadError` naming the job and field, never a traceback in a later pass.
 """
 
 from __future__ import annotations
@@ -23,9 +26,21 @@ from typing import Any
 
 import networkx
 
+from ..cmdline import command_template_problem
 from ..errors import LoadError
 from ..gcpause import gc_paused
 from ..ir import Command, Exec, File, Graph, Job, JobAttrs, NodeKind, Options, Workflow
+from .typecheck import (
+    SCALARS,
+    FieldProblem,
+    check_arguments,
+    check_jobs,
+    check_mapping,
+    check_text,
+    check_workflow_fields,
+    is_job_like,
+    node_problem,
+)
 
 # GenericWorkflowNodeType values (ctrl_bps IntEnum): NOOP=1, PAYLOAD=2, GROUP=3.
 _KIND_BY_NODE_TYPE = {1: NodeKind.NOOP, 2: NodeKind.JOB, 3: NodeKind.GROUP}
@@ -49,15 +64,23 @@ class _Interner:
     def job_attrs(self, values: tuple[Any, ...]) -> JobAttrs:
         try:
             found = self.attrs.get(values)
-        except TypeError:  # an unhashable value (e.g. a list): no sharing for this job
-            return JobAttrs(*values)
+        except TypeError:  # an unhashable value (e.g. a list): refused below
+            found = None
         if found is None:
+            for name, value in zip(_ATTR_FIELDS, values, strict=True):
+                if type(value) not in SCALARS:
+                    raise FieldProblem(name, f"must be a string or a number, not {type(value).__name__}")
+                if isinstance(value, str):
+                    check_text(value, name)
             found = self.attrs[values] = JobAttrs(*values)
         return found
 
     def executable(self, gwexec: Any) -> Exec | None:
         key = id(gwexec)
         if key not in self.execs:
+            if gwexec is not None:
+                check_text(getattr(gwexec, "name", None), "executable name")
+                check_text(getattr(gwexec, "src_uri", None), "executable src_uri", optional=True)
             self._keep.append(gwexec)
             self.execs[key] = (
                 None
@@ -70,12 +93,19 @@ class _Interner:
         key = (id(gwexec), arguments)
         found = self.commands.get(key)
         if found is None:
-            found = self.commands[key] = Command.of(self.executable(gwexec), arguments)
+            check_arguments(arguments)
+            command = Command.of(self.executable(gwexec), arguments)
+            problem = command_template_problem(command.template)
+            if problem:
+                raise FieldProblem("arguments", problem)
+            found = self.commands[key] = command
         return found
 
     def file_tuple(self, gwfiles: list[Any]) -> tuple[File, ...]:
         if not gwfiles:
             return ()
+        if not isinstance(gwfiles, list | tuple):
+            raise FieldProblem("files", f"must be a list, not {type(gwfiles).__name__}")
         key = tuple(map(id, gwfiles))
         found = self.file_tuples.get(key)
         if found is None:
@@ -85,6 +115,9 @@ class _Interner:
     def _file(self, gwfile: Any) -> File:
         key = id(gwfile)
         if key not in self.files:
+            name = getattr(gwfile, "name", None)
+            check_text(name, "file name")
+            check_text(getattr(gwfile, "src_uri", None), f"file {name[:100]!r} src_uri", optional=True)
             self._keep.append(gwfile)
             self.files[key] = File(
                 gwfile.name,
@@ -125,13 +158,12 @@ class _JobConverter:
     def __call__(self, node: Any) -> Job:
         """One payload job as an IR Job, details left to `complete` (shares cmdvals: read-only)."""
         cmdvals = node.cmdvals
+        try:
+            command = self.interner.command(node.executable, node.arguments)
+        except FieldProblem as exc:
+            raise node_problem(node.name, exc.field, str(exc)[len(exc.field) + 1 :]) from None
         return Job(
-            node.name,
-            node.label,
-            NodeKind.JOB,
-            self.interner.command(node.executable, node.arguments),
-            cmdvals if cmdvals is not None else {},
-            source=node,
+            node.name, node.label, NodeKind.JOB, command, cmdvals if cmdvals is not None else {}, source=node
         )
 
     def owns(self, node: Any) -> bool:
@@ -143,14 +175,18 @@ class _JobConverter:
         """`job` with its environment, attributes and files read from its source node."""
         node, interner = job.source, self.interner
         environment = node.environment
-        return dataclasses.replace(
-            job,
-            environment=environment if environment is not None else {},
-            attrs=interner.job_attrs(_get_attrs(node)),
-            inputs=interner.file_tuple(self.inputs_of(node.name)),
-            outputs=interner.file_tuple(self.outputs_of(node.name)),
-            source=None,
-        )
+        try:
+            check_mapping(environment, "environment")
+            return dataclasses.replace(
+                job,
+                environment=environment if environment is not None else {},
+                attrs=interner.job_attrs(_get_attrs(node)),
+                inputs=interner.file_tuple(self.inputs_of(node.name)),
+                outputs=interner.file_tuple(self.outputs_of(node.name)),
+                source=None,
+            )
+        except FieldProblem as exc:
+            raise node_problem(job.name, exc.field, str(exc)[len(exc.field) + 1 :]) from None
 
 
 def _convert_node(node: Any, convert_job: _JobConverter) -> Job:
@@ -190,6 +226,7 @@ def ingest_graph(gw: Any, interner: _Interner | None = None) -> Graph:
         # (ctrl_bps before 29.1 has no node_type: every node is a payload job.)
         payload = getattr(node, "node_type", 2) == 2
         jobs.append(convert_job(node) if payload else _convert_node(node, convert_job))
+    check_jobs(jobs)
     index = {name: i for i, name in enumerate(names)}
     pred = getattr(gw, "_pred", None) or gw.pred
     parents = tuple([tuple([index[p] for p in pred[name]]) for name in names])
@@ -199,6 +236,8 @@ def ingest_graph(gw: Any, interner: _Interner | None = None) -> Graph:
 
 def ingest(gw: Any, options: Options | None = None) -> Workflow:
     """The initial IR of a whole GenericWorkflow: its graph, final job and run attributes."""
+    raw_run_attrs = getattr(gw, "run_attrs", None)
+    check_workflow_fields(gw.name, raw_run_attrs)
     with gc_paused():
         interner = _Interner()
         graph = ingest_graph(gw, interner)
@@ -208,9 +247,12 @@ def ingest(gw: Any, options: Options | None = None) -> Workflow:
         if final is not None:
             if hasattr(final, "nodes") and not hasattr(final, "executable"):
                 final_is_workflow = True
+            elif not is_job_like(final):
+                raise LoadError(f"the final job must be a GenericWorkflowJob, not {type(final).__name__}")
             else:
                 final_job = interner.converters[0].complete(interner.converters[0](final))
-    run_attrs: dict[Hashable, Any] = dict(getattr(gw, "run_attrs", None) or {})
+                check_jobs([final_job])
+    run_attrs: dict[Hashable, Any] = dict(raw_run_attrs or {})
     return Workflow(
         name=gw.name,
         options=options if options is not None else Options(),

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from ..errors import PassError, job_problem
 from ..ir import Command, Job, Workflow
+from ..values import column_problem
 from .base import capped
 
 
@@ -45,7 +46,11 @@ class NameFormat:
 
     def names(self, jobs: list[Job]) -> list[str]:
         cmdvals = list(map(_CMDVALS, jobs))
-        values = [map(operator.itemgetter(p), cmdvals) for p in self.used]
+        values = [list(map(operator.itemgetter(p), cmdvals)) for p in self.used]
+        for p, column in zip(self.used, values, strict=True):
+            problem = column_problem(column, jobs, p)  # before str.format turns a bomb into text
+            if problem:
+                raise PassError(problem)
         return list(map(self.pattern.format, map(_NAME, jobs), *values))
 
 
