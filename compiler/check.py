@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .emit.provenance import TOOL_NAME, schema_id
+from .emit.staged import staged_problems
 from .emit.summary import provenance_line
 from .emit.validate import (
     MAX_PROBLEMS,
@@ -42,6 +43,7 @@ from .emit.validate import (
     map_schema_id,
     task_params_problems,
 )
+from .safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
 
 PSEUDO_FILE = "pseudo_file"  # iDDS's pfnList when a task has no entries
 
@@ -53,16 +55,32 @@ def _capped(problems: list[Problem], where: str) -> list[Problem]:
     return [*problems[:MAX_PROBLEMS], Problem(where, f"... and {len(problems) - MAX_PROBLEMS} more problems")]
 
 
-def _read_json(path: Path, where: str) -> tuple[Any, bytes | None, list[Problem]]:
-    """(document, raw bytes, problems) of a JSON file."""
+def _read_json(
+    folder: Path, relative: str, listed_at: str | None = None
+) -> tuple[Any, bytes | None, list[Problem]]:
+    """(document, raw bytes, problems) of a JSON file inside `folder` (`safepath.read_inside`).
+
+    A missing file is reported where it is listed (`listed_at`), if given.
+    """
     try:
-        data = path.read_bytes()
+        data = read_inside(folder, relative)
+    except FileNotFoundError:
+        return None, None, [Problem(listed_at or relative, f"{relative} does not exist")]
+    except UnsafePathError as exc:
+        return None, None, [Problem(relative, f"refused: {exc}")]
     except OSError as exc:
-        return None, None, [Problem(where, f"cannot read: {exc.strerror or exc}")]
+        return None, None, [Problem(relative, f"cannot read: {exc.strerror or exc}")]
     try:
         return json.loads(data), data, []
     except (ValueError, UnicodeDecodeError) as exc:
-        return None, data, [Problem(where, f"not valid JSON: {exc}")]
+        return None, data, [Problem(relative, f"not valid JSON: {exc}")]
+    except RecursionError:
+        return None, data, [Problem(relative, "nested too deeply (JSON depth limit)")]
+
+
+def expected_files(name: str) -> tuple[str, str]:
+    """The only jobs file and task file names a task may have (what the writer writes)."""
+    return f"jobs/{name}.jsonl", f"tasks/{name}.json"
 
 
 @dataclass
@@ -85,6 +103,7 @@ class _Checker:
     position: dict[str, int] = field(default_factory=dict)  # task name -> first index
     names: dict[str, set[str]] = field(default_factory=dict)  # task name -> its entry names
     job_entries: int = 0  # non-final entries seen, for the order-id map count
+    bad_files: set[int] = field(default_factory=set)  # tasks whose file names are refused
 
     def add(self, location: str, message: str) -> None:
         """Record one problem."""
@@ -96,6 +115,11 @@ class _Checker:
         """workflow.json against itself: unique names, task order, counts, final task."""
         tasks = self.doc["tasks"]
         for i, task in enumerate(tasks):
+            expected = expected_files(task["name"])
+            for key, wanted in zip(("jobs_file", "task_params_file"), expected, strict=True):
+                if task[key] != wanted or name_problem(task["name"]):
+                    self.add(f"workflow.json:tasks[{i}].{key}", f"{task[key]!r} is not {wanted!r} (outside?)")
+                    self.bad_files.add(i)
             if task["name"] in self.position:
                 self.add(f"workflow.json:tasks[{i}].name", f"duplicate task name '{task['name']}'")
             else:
@@ -127,6 +151,9 @@ class _Checker:
         }
         for sub in ("jobs", "tasks"):
             folder = self.folder / sub
+            if folder.is_symlink():
+                self.add(sub, "is a symlink (refused: it may lead outside the folder)")
+                continue
             for path in sorted(folder.iterdir()) if folder.is_dir() else ():
                 relative = f"{sub}/{path.name}"
                 if os.path.normpath(relative) not in listed:
@@ -137,30 +164,39 @@ class _Checker:
     def check_jobs(self, i: int, task: dict[str, Any]) -> list[str] | None:
         """Stream one jobs file; returns its entry names in order (None if unreadable)."""
         relative = task["jobs_file"]
-        path = self.folder / relative
-        if not path.is_file():
-            self.add(f"workflow.json:tasks[{i}].jobs_file", f"{relative} does not exist")
-            return None
         read = _JobsRead()
         digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                digest.update(raw)
-                where = f"{relative}:{number}"
-                try:
-                    entry = json.loads(raw)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    read.problems.append(Problem(where, f"not valid JSON: {exc}"))
-                    continue
-                if not entry_ok(entry):
-                    found = entry_problems(entry, where)
-                    if found:
-                        read.problems += found
-                        continue
-                read.names.append(entry["name"])
-                self._entry_dependencies(i, task, entry, where, read)
+        try:
+            with open_inside(self.folder, relative) as fh:
+                for number, raw in enumerate(bounded_lines(fh), start=1):
+                    digest.update(raw)
+                    self._jobs_line(i, task, raw, f"{relative}:{number}", read)
+        except FileNotFoundError:
+            self.add(f"workflow.json:tasks[{i}].jobs_file", f"{relative} does not exist")
+            return None
+        except (OSError, UnsafePathError) as exc:
+            why = f"cannot read: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.add(f"workflow.json:tasks[{i}].jobs_file", f"{relative}: {why}")
+            return None
         self._jobs_totals(i, task, read, digest.hexdigest())
         return read.names
+
+    def _jobs_line(self, i: int, task: dict[str, Any], raw: bytes, where: str, read: _JobsRead) -> None:
+        try:
+            entry = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            read.problems.append(Problem(where, f"not valid JSON: {exc}"))
+            return
+        except RecursionError:
+            read.problems.append(Problem(where, "nested too deeply (JSON depth limit)"))
+            return
+        if not entry_ok(entry):
+            found = entry_problems(entry, where)
+            if found:
+                read.problems += found
+                return
+        read.names.append(entry["name"])
+        self._entry_dependencies(i, task, entry, where, read)
 
     def _entry_dependencies(
         self, i: int, task: dict[str, Any], entry: dict[str, Any], where: str, read: _JobsRead
@@ -214,11 +250,7 @@ class _Checker:
     def check_task_file(self, i: int, task: dict[str, Any], names: list[str] | None) -> None:
         """A task file: manifest digest, schema, header, task name, and its jobs (`names`)."""
         relative = task["task_params_file"]
-        path = self.folder / relative
-        if not path.is_file():
-            self.add(f"workflow.json:tasks[{i}].task_params_file", f"{relative} does not exist")
-            return
-        doc, data, problems = _read_json(path, relative)
+        doc, data, problems = _read_json(self.folder, relative, f"workflow.json:tasks[{i}].task_params_file")
         if data is not None and hashlib.sha256(data).hexdigest() != task["task_params_sha256"]:
             self.add(
                 f"workflow.json:tasks[{i}].task_params_sha256",
@@ -273,11 +305,11 @@ class _Checker:
         """The name-map files workflow.json lists: digest, schema, entry counts."""
         for k, entry in enumerate(self.doc["maps"]):
             where = f"workflow.json:maps[{k}]"
-            path = self.folder / entry["file"]
-            if not path.is_file():
-                self.add(f"{where}.file", f"{entry['file']} does not exist")
+            problem = name_problem(entry["file"])
+            if problem:
+                self.add(f"{where}.file", f"{entry['file']!r} {problem} (outside the folder's plain names)")
                 continue
-            content, data, problems = _read_json(path, entry["file"])
+            content, data, problems = _read_json(self.folder, entry["file"], f"{where}.file")
             if data is not None and hashlib.sha256(data).hexdigest() != entry["sha256"]:
                 self.add(f"{where}.sha256", f"{entry['file']} differs (edited after compiling?)")
             if entry["schema"] != map_schema_id(entry["kind"]):
@@ -297,9 +329,9 @@ class _Checker:
         """summary.md exists and its provenance line matches workflow.json's header."""
         relative = self.doc["summary_file"]
         try:
-            with open(self.folder / relative, encoding="utf-8") as fh:
-                first = fh.readline()
-        except (OSError, UnicodeDecodeError) as exc:
+            with open_inside(self.folder, relative) as fh:
+                first = fh.readline(4096).decode("utf-8")
+        except (OSError, UnicodeDecodeError, UnsafePathError) as exc:
             self.add("workflow.json:summary_file", f"cannot read {relative}: {exc}")
             return
         if first != provenance_line(self.doc["generator"], self.doc["input_digest"]):
@@ -309,19 +341,25 @@ class _Checker:
 def check_outdir(outdir: str | os.PathLike[str]) -> list[Problem]:
     """Every problem of a compiled folder (empty: it is fine). See the module doc."""
     folder = Path(outdir)
-    doc, _, problems = _read_json(folder / "workflow.json", "workflow.json")
+    doc, _, problems = _read_json(folder, "workflow.json")
     if doc is None:
         return problems
     if type(doc) is not dict or doc.get("$schema") != schema_id(WORKFLOW_SCHEMA):
         found = doc.get("$schema") if type(doc) is dict else None
         return [Problem("workflow.json:$schema", f"not a {TOOL_NAME} {WORKFLOW_SCHEMA} document ({found!r})")]
-    problems = document_problems(WORKFLOW_SCHEMA, doc, "workflow.json")
+    try:
+        problems = document_problems(WORKFLOW_SCHEMA, doc, "workflow.json")
+    except RecursionError:
+        problems = [Problem("workflow.json", "nested too deeply (JSON depth limit)")]
     if problems:
         return problems  # the checks below rely on the shape the schema guarantees
     checker = _Checker(folder, doc)
     checker.check_workflow()
+    checker.problems += staged_problems(doc)
     checker.check_unlisted()
     for i, task in enumerate(doc["tasks"]):
+        if i in checker.bad_files:
+            continue  # never read a file whose name could lead elsewhere
         names = checker.check_jobs(i, task)
         checker.check_task_file(i, task, names)
     checker.check_maps()

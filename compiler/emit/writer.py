@@ -37,6 +37,7 @@ from ..passes.payload_common import QNODE_MAP_FILE
 from ..safepath import checked_name, child
 from .atomic import atomic_outdir
 from .provenance import dag_digest, header, schema_id
+from .staged import record_staged
 from .summary import SUMMARY_FILE, SUMMARY_TEMPLATE, provenance_line, render_summary, summary_context
 from .task_files import task_params_file, write_task_file
 from .taskparams import TEMPLATE_NAME, _default_environment, _get_template, template_environment
@@ -102,10 +103,22 @@ def workflow_document(
         "final_task": wf.final_task.name if wf.final_task else None,
         "release_after": list(wf.release_after),
         "files_to_pre_stage": dict(wf.files_to_pre_stage),
+        "staged_files": record_staged(dict(wf.files_to_pre_stage), _written_maps(wf)),
         "jobs_schema": schema_id(JOBS_ENTRY_SCHEMA),
         "maps": maps or [],
         "summary_file": SUMMARY_FILE,
     }
+
+
+def _written_maps(wf: Workflow) -> dict[str, str]:
+    """Staged-file keys of the map files this compile writes: key -> file name."""
+    payload = wf.options.payload
+    written = {}
+    if payload.job_name_map:
+        written["orderIdMapFilename"] = payload.order_id_map_file
+    if payload.qnode_map:
+        written["qnodemap"] = QNODE_MAP_FILE
+    return written
 
 
 def order_id_map(wf: Workflow) -> dict[str, dict[str, str]]:
