@@ -57,11 +57,22 @@ def _runtime_command(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("submit")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Submit again although OUTDIR records a submission.")
+@click.option("--dry-run", is_flag=True, help="Check OUTDIR, list what would be staged and sent; do neither.")
 @_runtime_command
-def submit(outdir: Path, force: bool, config: Any, url: str | None) -> None:
-    """Stage OUTDIR's files and submit it to iDDS; records OUTDIR/submission.json."""
-    from .runtime.operations import submit_outdir
+def submit(outdir: Path, force: bool, dry_run: bool, config: Any, url: str | None) -> None:
+    """Check OUTDIR, stage its files and submit it to iDDS; records OUTDIR/submission.json."""
+    from .runtime.operations import submit_outdir, submit_plan
 
+    if dry_run:
+        plan = submit_plan(outdir, config)
+        click.echo(
+            f"would submit {plan['workflow']} as {plan['request_name']}:"
+            f" {plan['tasks']} tasks, {plan['jobs']} jobs"
+        )
+        for item in plan["stage"]:
+            size = f", {item['size']} bytes, sha256 {item['sha256'][:12]}" if "size" in item else ""
+            click.echo(f"would stage {item['key']}: {item['source']} ({item['kind']}{size}) -> {item['to']}")
+        return
     record = submit_outdir(outdir, config, url=url, force=force)
     if record.adopted:
         click.echo(

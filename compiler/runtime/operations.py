@@ -252,6 +252,47 @@ def _write_record(folder: Path, record: SubmitRecord) -> None:
         ) from exc
 
 
+def verify_outdir(folder: Path) -> None:
+    """Refuse an OUTDIR that fails `panda-compile check`, before anything is staged or sent.
+
+    A doctored folder (a staged file swapped for ``~/.ssh/id_rsa``, a jobs file pointing
+    outside, an edited dependency map) stops here, naming the first problem.
+    """
+    from ..check import check_outdir
+
+    problems = check_outdir(folder)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise OutdirError(
+            f"{folder} fails `panda-compile check`: {problems[0]}{more}; nothing staged or sent"
+        )
+
+
+def submit_plan(outdir: str | os.PathLike[str], config: Any = None) -> dict[str, Any]:
+    """What `submit` would do, after the same checks, without staging or contacting a server."""
+    folder = Path(outdir)
+    verify_outdir(folder)
+    doc = load_workflow_document(folder)
+    files = dict(doc.get("files_to_pre_stage") or {})
+    dest = file_distribution_uri(_as_config(config)) if files else ""
+    staged = doc.get("staged_files") or {}
+    return {
+        "workflow": doc["name"],
+        "request_name": request_name(str(doc["name"]), submission_key(folder), forced=0),
+        "tasks": len(doc["tasks"]),
+        "jobs": doc["job_count"],
+        "stage": [
+            {
+                "key": key,
+                "source": source,
+                "to": dest,
+                **{k: v for k, v in staged[key].items() if k != "source"},
+            }
+            for key, source in files.items()
+        ],
+    }
+
+
 def submit_outdir(
     outdir: str | os.PathLike[str],
     config: Any = None,
@@ -273,6 +314,7 @@ def submit_outdir(
     """
     folder = Path(outdir)
     with _submit_lock(folder):
+        verify_outdir(folder)
         intent = read_intent(folder)
         previous = _previous_ids(folder, force or intent is not None)
         doc = load_workflow_document(folder)
