@@ -29,6 +29,7 @@ from typing import Any
 
 from .emit.validate import json_path
 from .errors import CompileError
+from .safepath import UnsafePathError, bounded_lines, open_inside, read_inside
 
 VALUE_WIDTH = 80
 SKIPPED_PARAMS = ("pfnList",)
@@ -58,9 +59,11 @@ def _changed(location: str, old: Any, new: Any) -> Difference:
 def _load(folder: Path) -> dict[str, Any]:
     path = folder / "workflow.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = json.loads(read_inside(folder, "workflow.json"))
+    except (OSError, ValueError, UnsafePathError) as exc:
         raise CompileError(f"{path}: cannot read the compiled workflow ({exc})") from None
+    except RecursionError:
+        raise CompileError(f"{path}: nested too deeply (JSON depth limit)") from None
     keys = ("name", "jobs_file", "task_params_file")
     if not (
         isinstance(doc, dict)
@@ -141,9 +144,9 @@ def _task_text(task: dict[str, Any]) -> str:
 
 def _read_task_params(folder: Path, task: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        doc = json.loads((folder / task["task_params_file"]).read_text(encoding="utf-8"))
+        doc = json.loads(read_inside(folder, task["task_params_file"]))
         params = doc["task_params"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UnsafePathError, RecursionError):
         return None
     return {k: v for k, v in params.items() if k not in SKIPPED_PARAMS} if isinstance(params, dict) else None
 
@@ -157,8 +160,7 @@ def _params_differences(
         b = new_tasks.get(name)
         if b is None:
             continue
-        old_file, new_file = old_dir / a["task_params_file"], new_dir / b["task_params_file"]
-        if _file_sha256(old_file) == _file_sha256(new_file):
+        if _file_sha256(old_dir, a["task_params_file"]) == _file_sha256(new_dir, b["task_params_file"]):
             continue
         old_params, new_params = _read_task_params(old_dir, a), _read_task_params(new_dir, b)
         if old_params is None or new_params is None:
@@ -167,11 +169,11 @@ def _params_differences(
         yield from _mapping_differences(["tasks", name, "task_params"], old_params, new_params)
 
 
-def _file_sha256(path: Path) -> str | None:
+def _file_sha256(folder: Path, relative: str) -> str | None:
     try:
-        with open(path, "rb") as fh:
+        with open_inside(folder, relative) as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
-    except OSError:
+    except (OSError, UnsafePathError):
         return None
 
 
@@ -188,7 +190,7 @@ def _changed_jobs(
         name
         for name, task in old_tasks.items()
         if name in new_tasks
-        and _file_sha256(old_dir / task["jobs_file"]) == _file_sha256(new_dir / new_tasks[name]["jobs_file"])
+        and _file_sha256(old_dir, task["jobs_file"]) == _file_sha256(new_dir, new_tasks[name]["jobs_file"])
     }
     return (
         [t for n, t in old_tasks.items() if n not in same],
@@ -202,12 +204,14 @@ def _read_jobs(folder: Path, tasks: list[dict[str, Any]]) -> dict[str, tuple[str
     for task in tasks:
         path = folder / task["jobs_file"]
         try:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
+            with open_inside(folder, task["jobs_file"]) as fh:
+                for line in bounded_lines(fh):
                     entry = json.loads(line)
                     jobs[entry["name"]] = (task["name"], entry.get("order_id"), entry.get("dependencies"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, UnsafePathError) as exc:
             raise CompileError(f"{path}: cannot read the jobs file ({exc})") from None
+        except RecursionError:
+            raise CompileError(f"{path}: nested too deeply (JSON depth limit)") from None
     return jobs
 
 

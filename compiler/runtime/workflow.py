@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..safepath import UnsafePathError, bounded_lines, open_inside, read_inside
 from .errors import OutdirError
 from .idds import _import
 
@@ -25,8 +26,8 @@ def load_workflow_document(outdir: str | os.PathLike[str]) -> dict[str, Any]:
     """``OUTDIR/workflow.json``, checked for what building the iDDS workflow needs."""
     path = Path(outdir) / "workflow.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = json.loads(read_inside(outdir, "workflow.json"))
+    except (OSError, ValueError, RecursionError, UnsafePathError) as exc:
         raise OutdirError(f"{path}: cannot read the compiled workflow ({exc})") from exc
     problems = [
         f"task #{i} ({t.get('name', '?')}) lacks '{key}'"
@@ -49,13 +50,13 @@ def load_workflow_document(outdir: str | os.PathLike[str]) -> dict[str, Any]:
     return doc
 
 
-def read_dependency_map(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """A ``jobs/<task>.jsonl`` file: one dependency-map entry per line."""
+def read_dependency_map(outdir: str | os.PathLike[str], relative: str) -> list[dict[str, Any]]:
+    """A ``jobs/<task>.jsonl`` file inside OUTDIR: one dependency-map entry per line."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise OutdirError(f"{path}: cannot read the dependency map ({exc})") from exc
+        with open_inside(outdir, relative) as fh:
+            return [json.loads(line) for line in bounded_lines(fh) if line.strip()]
+    except (OSError, ValueError, RecursionError, UnsafePathError) as exc:
+        raise OutdirError(f"{Path(outdir) / relative}: cannot read the dependency map ({exc})") from exc
 
 
 def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
@@ -71,7 +72,7 @@ def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
     final = doc.get("final_task")
     works: dict[str, Any] = {}
     for task in doc["tasks"]:
-        dependency_map = read_dependency_map(Path(outdir) / task["jobs_file"])
+        dependency_map = read_dependency_map(outdir, task["jobs_file"])
         kwargs = {k: v for k, v in task["work"].items() if k != "task_name"}
         try:
             work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)

@@ -124,7 +124,7 @@ def assert_request_holds_outdir(client: runtime.IddsClient, request_id: int, out
     assert sorted(works) == sorted(t["name"] for t in doc["tasks"])  # iDDS keeps works unordered
     for task in doc["tasks"]:
         work = works[task["name"]]
-        assert work.dependency_map == outdir_workflow.read_dependency_map(outdir / task["jobs_file"])
+        assert work.dependency_map == outdir_workflow.read_dependency_map(outdir, task["jobs_file"])
         assert list(work.dependency_tasks or []) == task["dependency_tasks"]
     (condition,) = row["request_metadata"]["workflow"].template.conditions.values()
     assert [m.__self__.task_name for m in condition.conditions] == doc["release_after"]

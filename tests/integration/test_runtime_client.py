@@ -29,7 +29,7 @@ FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.
 def outdir_tasks(outdir: Path) -> dict[str, list[dict[str, Any]]]:
     """``{task name: dependency map}`` as written in OUTDIR."""
     doc = json.loads((outdir / "workflow.json").read_text())
-    return {t["name"]: outdir_workflow.read_dependency_map(outdir / t["jobs_file"]) for t in doc["tasks"]}
+    return {t["name"]: outdir_workflow.read_dependency_map(outdir, t["jobs_file"]) for t in doc["tasks"]}
 
 
 def stored_workflow(client: runtime.IddsClient, request_id: int) -> Any:
