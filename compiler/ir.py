@@ -226,6 +226,8 @@ class Options:
     """
 
     max_jobs_per_task: int = 30000
+    warn_tasks: int = 10_000  # limits.WARN_TASKS: more tasks than this gives a warning
+    max_tasks: int = 100_000  # limits.MAX_TASKS: more is refused before any task is built
     placeholder_params: tuple[str, ...] = ("qgraphNodeId", "qgraphId")
     max_name_length: int = 4000
     final_pseudo_input: str = "pure_pseudoinput+qgraphNodeId:+qgraphId:"

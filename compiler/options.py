@@ -16,6 +16,7 @@ from typing import Any
 from .config import BpsYamlConfig, LiteralText
 from .errors import ConfigError
 from .ir import LabelOptions, Options, PayloadOptions
+from .limits import MAX_TASKS, MAX_TASKS_KEY, WARN_TASKS, WARN_TASKS_KEY
 
 DEFAULT_MAX_JOBS_PER_TASK = 30000
 DEFAULT_PLACEHOLDER_PARAMS = ("qgraphNodeId", "qgraphId")
@@ -181,6 +182,8 @@ def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str
         max_jobs_per_task=_positive_int(
             "maxJobsPerTask", _search(config, "maxJobsPerTask", DEFAULT_MAX_JOBS_PER_TASK)
         ),
+        warn_tasks=_positive_int(WARN_TASKS_KEY, _search(config, WARN_TASKS_KEY, WARN_TASKS)),
+        max_tasks=_positive_int(MAX_TASKS_KEY, _search(config, MAX_TASKS_KEY, MAX_TASKS)),
         placeholder_params=_name_list(config, "placeholderParams", DEFAULT_PLACEHOLDER_PARAMS),
         max_name_length=_max_name_length(),
         payload=_payload_options(config),

@@ -9,10 +9,15 @@ pass split into waves numbers its chunks (and order ids) on across its blocks.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..errors import PassError
 from ..ir import Task, Workflow
+from ..limits import MAX_TASKS_KEY, WARN_TASKS_KEY, over_limit
+
+_LOG = logging.getLogger(__name__)
 
 
 def chunk_sizes(n_jobs: int, max_per_task: int) -> list[int]:
@@ -41,6 +46,7 @@ class Chunk:
 
     def run(self, wf: Workflow) -> Workflow:
         assert wf.labels is not None and wf.graph is not None
+        _bound_task_count(wf)
         tasks: list[Task] = []
         task_of = [-1] * len(wf.graph.jobs)
         chunks_so_far: dict[str, int] = {}  # a label split into waves keeps counting chunks
@@ -60,3 +66,26 @@ class Chunk:
             chunks_so_far[block.label] = chunk
             jobs_so_far[block.label] = first_order_id + len(block.jobs)
         return wf.replace(tasks=tuple(tasks), task_of=tuple(task_of))
+
+
+def _bound_task_count(wf: Workflow) -> None:
+    """Refuse (or warn about) an absurd number of tasks before building any of them.
+
+    Each task is two files in OUTDIR and one PanDA task: 200k jobs at ``maxJobsPerTask: 1``
+    would be 400k files from a small pickle, almost certainly a config mistake.
+    """
+    assert wf.labels is not None
+    limit, options = wf.options.max_jobs_per_task, wf.options
+    count = sum(len(chunk_sizes(len(block.jobs), limit)) for block in wf.labels)
+    if count > options.max_tasks:
+        raise PassError(over_limit("PanDA tasks", options.max_tasks, "MAX_TASKS", MAX_TASKS_KEY, count))
+    if count > options.warn_tasks:
+        _LOG.warning(
+            "warning: %s PanDA tasks (%s files in OUTDIR) is over %s (config key %s);"
+            " is maxJobsPerTask %s meant?",
+            f"{count:,}",
+            f"{2 * count:,}",
+            f"{options.warn_tasks:,}",
+            WARN_TASKS_KEY,
+            limit,
+        )
