@@ -49,6 +49,7 @@ from .submission_key import (
     request_name,
     submission_key,
     write_intent,
+    write_json_record,
 )
 from .workflow import build_idds_workflow, load_workflow_document, split_for_submit
 
@@ -240,13 +241,9 @@ def _submit_workflow(client: IddsClient, workflow: Any, max_request_length: int)
 def _write_record(folder: Path, record: SubmitRecord) -> None:
     """Write ``submission.json`` atomically; a failure still names the request made."""
     path = folder / SUBMISSION_FILE
-    temporary = folder / f".{SUBMISSION_FILE}.{os.getpid()}.tmp"
     try:
-        temporary.write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        write_json_record(path, record.to_json())
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise OutdirError(
             f"submitted as iDDS request {record.request_id} but cannot record it in {path}: {exc}"
         ) from exc

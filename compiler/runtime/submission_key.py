@@ -108,20 +108,31 @@ def read_intent(outdir: str | os.PathLike[str]) -> Intent | None:
         raise OutdirError(f"{path}: unreadable intent record ({exc}); remove it to submit") from exc
 
 
-def write_intent(outdir: str | os.PathLike[str], intent: Intent) -> None:
-    """Write the intent record atomically, durably (fsync): it must survive a SIGKILL."""
-    path = Path(outdir) / INTENT_FILE
-    temporary = path.with_name(f".{INTENT_FILE}.{os.getpid()}.tmp")
-    data = dataclasses.asdict(intent) | {"previous_request_ids": list(intent.previous_request_ids)}
+def write_json_record(path: Path, data: Any) -> None:
+    """Write a small JSON record atomically and durably (fsync): it must survive a SIGKILL.
+
+    Raises OSError, the temporary file removed; callers say what was (not) recorded.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8") as out:
             out.write(json.dumps(data, indent=2) + "\n")
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except OSError as exc:
+    except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        raise
+
+
+def write_intent(outdir: str | os.PathLike[str], intent: Intent) -> None:
+    """Write the intent record before the submit call (see the module doc)."""
+    path = Path(outdir) / INTENT_FILE
+    data = dataclasses.asdict(intent) | {"previous_request_ids": list(intent.previous_request_ids)}
+    try:
+        write_json_record(path, data)
+    except OSError as exc:
         raise OutdirError(
             f"{path}: cannot write the intent record ({exc.strerror}); nothing submitted"
         ) from exc
