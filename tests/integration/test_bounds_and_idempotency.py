@@ -237,7 +237,10 @@ def test_black_hole_is_bounded(live_idds: IddsServer, bounded_config: Path, rout
         start = time.monotonic()
         done = panda_compile(*command, "--config", bounded_config, *extra, env=env)
         elapsed = time.monotonic() - start
-    assert_one_error_line(done, hole, "attempts in", "no answer within")
+    error = assert_one_error_line(done, hole, "attempts in")
+    # Which timer fires first (the attempt's, or the HTTP read timeout of the same length)
+    # depends on the machine's load; either way the answer never came.
+    assert "no answer within" in error or "timed out" in error, error
     assert elapsed < BUDGET + STARTUP_SLACK, elapsed
 
 
@@ -253,7 +256,8 @@ def test_frozen_server_is_bounded(live_idds: IddsServer, bounded_config: Path, r
         start = time.monotonic()
         done = panda_compile("report", 1, "--config", bounded_config, *extra, env=env)
         elapsed = time.monotonic() - start
-    assert_one_error_line(done, "failed after", "no answer within")
+    error = assert_one_error_line(done, "failed after")
+    assert "no answer within" in error or "timed out" in error, error  # see test_black_hole_is_bounded
     assert elapsed < BUDGET + STARTUP_SLACK, elapsed
 
 
