@@ -81,9 +81,9 @@ def _resolve_noops(expanded: _Expanded) -> Graph:
             cyclic = [p for p in pending if p in on_stack]
             if cyclic:
                 raise PassError(f"noop job '{jobs[top].name}' is part of a dependency cycle")
-            if pending:
-                stack.extend(pending)
-                on_stack.update(pending)
+            if pending:  # depth first, one at a time: the stack is exactly the current path
+                stack.append(pending[0])
+                on_stack.add(pending[0])
                 continue
             stack.pop()
             on_stack.discard(top)

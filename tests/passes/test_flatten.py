@@ -58,3 +58,19 @@ def test_empty_group_still_orders_its_neighbours():
     grp = job("g_1", kind=NodeKind.GROUP, group=graph([], []))
     wf = workflow(graph([job("a_1"), grp, job("b_1")], [("a_1", "g_1"), ("g_1", "b_1")]))
     assert names(Flatten().run(wf)) == {"a_1": [], "b_1": ["a_1"]}
+
+
+def test_noop_sibling_waiting_on_the_stack_is_not_a_cycle():
+    # a <- B <- C, and D depends on both B and C: resolving D visits B and C; C needs B,
+    # which is queued but not on C's path. An earlier walk took that for a cycle.
+    g = graph(
+        [
+            job("a", "isr"),
+            job("B", "noop", kind=NodeKind.NOOP),
+            job("C", "noop", kind=NodeKind.NOOP),
+            job("D", "noop", kind=NodeKind.NOOP),
+            job("e", "calib"),
+        ],
+        [("a", "B"), ("B", "C"), ("B", "D"), ("C", "D"), ("D", "e")],
+    )
+    assert names(Flatten().run(workflow(g))) == {"a": [], "e": ["a"]}
