@@ -392,6 +392,8 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 PATH_FIELDS = ["jobs_file", "task_params_file"]
 TOP_FIELDS = ["files_to_pre_stage", "maps", "summary_file", "name", "job_count", "final_task", "release_after",
               "tasks", "$schema", "generator", "jobs_schema"]
+MUST_FAIL_FIELDS = {"jobs_file", "task_params_file", "jobs_sha256", "task_params_sha256", "files_to_pre_stage",
+                    "maps", "tasks", "job_count"}
 TASK_FIELDS = ["name", "label", "job_count", "dependency_tasks", "jobs_sha256", "task_params_sha256", "work"]
 OUTDIR_VALUES: list[Any] = [
     "/etc/passwd",
@@ -498,7 +500,9 @@ def _doctor(outdir: Path, edits: list[tuple[str, Any]], secret: Path) -> bool:
                 tasks[index % len(tasks)][key] = new
             after = json.dumps(doc, sort_keys=True)
             path.write_text(json.dumps(doc, indent=2))
-            changed = changed or before != after
+            # a path or manifest the compile did not write must be caught; other edits (a new
+            # workflow name, priority, ...) may be a valid hand edit: only bounded behaviour
+            changed = changed or (before != after and key in MUST_FAIL_FIELDS)
         else:
             kind, which, index = arg
             _replace(_target(outdir, which, index), kind, secret)
