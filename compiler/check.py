@@ -138,7 +138,7 @@ class _Checker:
                 f"{self.doc['job_count']} but the tasks' job_count add up to {total}",
             )
         final = self.doc["final_task"]
-        if final is not None and final != tasks[-1]["name"]:
+        if final is not None and (not tasks or final != tasks[-1]["name"]):
             self.add("workflow.json:final_task", f"'{final}' is not the last task")
         for k, name in enumerate(self.doc["release_after"]):
             if name not in self.position:

@@ -69,6 +69,8 @@ def _load(folder: Path) -> dict[str, Any]:
         isinstance(doc, dict)
         and isinstance(doc.get("tasks"), list)
         and all(isinstance(t, dict) and all(isinstance(t.get(k), str) for k in keys) for t in doc["tasks"])
+        and isinstance(doc.get("maps", []), list)
+        and all(isinstance(m, dict) for m in doc.get("maps", []))
     ):
         raise CompileError(f"{path}: not a compiled workflow (run `panda-compile check` on it)")
     return doc

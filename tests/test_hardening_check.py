@@ -164,3 +164,15 @@ def test_map_file_name_outside_is_refused(doctored: Path, tmp_path: Path) -> Non
     _edit(doctored, add_map)
     code, out = _check(doctored)
     assert code == 1 and "maps[0]" in out
+
+
+@pytest.mark.parametrize("maps", ["x", None, 0, {"a": 1}, ["../secret"]])
+def test_diff_on_malformed_maps_is_one_line(compiled: Path, doctored: Path, maps: object) -> None:
+    _edit(doctored, lambda doc: doc.__setitem__("maps", maps))
+    refusal(run_bounded("diff", compiled, doctored), "workflow.json")
+
+
+def test_check_on_an_empty_task_list(doctored: Path) -> None:
+    _edit(doctored, lambda doc: doc.__setitem__("tasks", []))
+    code, out = _check(doctored)
+    assert code == 1 and "final_task" in out
