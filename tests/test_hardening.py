@@ -67,6 +67,7 @@ def _set(gw, field, value, job="isr_1"):
         ("cmdvals", ["a"], ("isr_1", "cmdvals", "dict")),
         ("environment", ["a"], ("isr_1", "environment", "dict")),
         ("arguments", 5, ("isr_1", "arguments", "string")),
+        ("arguments", ["x"], ("isr_1", "arguments", "string")),  # unhashable: found by the fuzz test
         ("label", "is\0r", ("isr_1", "label", "NUL")),
     ],
 )

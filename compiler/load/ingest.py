@@ -90,6 +90,8 @@ class _Interner:
         return self.execs[key]
 
     def command(self, gwexec: Any, arguments: str | None) -> Command:
+        if arguments is not None and type(arguments) is not str:
+            check_arguments(arguments)  # refuses it, named; an unhashable one must not reach the lookup
         key = (id(gwexec), arguments)
         found = self.commands.get(key)
         if found is None:
