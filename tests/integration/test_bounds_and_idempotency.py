@@ -101,6 +101,20 @@ def cli_env(server: IddsServer, relay_url: str | None = None) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def unavailable(server: IddsServer, state: str) -> Iterator[None]:
+    """The server ``stopped`` (started again afterwards) or ``frozen`` (SIGSTOP) for the block."""
+    if state == "stopped":
+        server.stop()
+        try:
+            yield
+        finally:
+            server.start()
+    else:
+        with frozen(server):
+            yield
+
+
 def panda_compile(*args: Any, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI."""
     command = [PANDA_COMPILE, *(str(a) for a in args)]
@@ -390,12 +404,7 @@ def test_bps_drivers_without_a_server_print_no_traceback(
         retry.RetryPolicy, "from_config", classmethod(lambda cls, config: fast)
     )  # BPS passes {}
     service = "compiler.PanDAService"
-    with contextlib.ExitStack() as stack:
-        if state == "stopped":
-            live_idds.stop()
-            stack.callback(live_idds.start)
-        else:
-            stack.enter_context(frozen(live_idds))
+    with unavailable(live_idds, state):
         capsys.readouterr()
         report_driver(service, str(request_id))
         cancel_driver(service, str(request_id), None, True, None)
@@ -423,12 +432,7 @@ def test_plugin_submit_without_a_server_is_one_line(
     service = PanDAService(example.config)
     workflow = PandaCompileWorkflow("wf", example.config)
     workflow.submit_path = str(outdir)
-    with contextlib.ExitStack() as stack:
-        if state == "stopped":
-            live_idds.stop()
-            stack.callback(live_idds.start)
-        else:
-            stack.enter_context(frozen(live_idds))
+    with unavailable(live_idds, state):
         with pytest.raises(WmsError, match="iDDS ping at PanDA relay") as checks:
             service.run_submission_checks()
         with pytest.raises(
