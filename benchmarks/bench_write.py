@@ -111,9 +111,9 @@ def line_validation(outdir: Path) -> dict[str, float]:
 def run(n_jobs: int, seed: int, cache_dir: str, maps: bool, config: str = DEFAULT_CONFIG) -> None:
     """Compile, write as the CLI does, time the parts and the validations, print a report."""
     from compiler import compile_workflow
-    from compiler.check import check_outdir
     from compiler.emit.provenance import dag_digest, pickle_digest
     from compiler.emit.writer import write_outdir
+    from compiler.tools.check import check_outdir
 
     pickle_path, meta = ensure_pickle(n_jobs, seed, cache_dir)
     tmp = Path(tempfile.mkdtemp(prefix="bench-write-", dir=cache_dir))

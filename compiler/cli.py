@@ -154,7 +154,7 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
 @click.argument("outdir", type=click.Path(exists=True, file_okay=False))
 def check_command(outdir: str) -> None:
     """Validate a compiled OUTDIR: schemas and cross-document consistency (exit 1 on problems)."""
-    from .check import check_outdir
+    from .tools.check import check_outdir
 
     problems = check_outdir(outdir)
     for problem in problems:
@@ -171,7 +171,7 @@ def check_command(outdir: str) -> None:
 @click.option("--examples", default=3, show_default=True, help="Job names shown per group of changed jobs.")
 def diff_command(old: str, new: str, examples: int) -> None:
     """What changed between two compiled folders (exit 0: none, 1: some, 2: unreadable)."""
-    from .diff import diff_outdirs
+    from .tools.diff import diff_outdirs
 
     try:
         differences = diff_outdirs(old, new, examples=examples)

@@ -255,7 +255,7 @@ def verify_outdir(folder: Path) -> None:
     A doctored folder (a staged file swapped for ``~/.ssh/id_rsa``, a jobs file pointing
     outside, an edited dependency map) stops here, naming the first problem.
     """
-    from ..check import check_outdir
+    from ..tools.check import check_outdir
 
     problems = check_outdir(folder)
     if problems:

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from compiler import compile_workflow
 from compiler import write_outdir as api_write_outdir
-from compiler.check import check_outdir
 from compiler.emit.writer import write_outdir
 from compiler.ir import PayloadOptions
 from compiler.passes.pipeline import run_pipeline
+from compiler.tools.check import check_outdir
 from tests.irbuild import RUNNER
 from tests.irbuild import workflow as ir_workflow
 from tests.test_properties import random_dag

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from compiler.diff import diff_outdirs
+from compiler.tools.diff import diff_outdirs
 
 from .conftest import PICKLE, config_with, run_cli
 from .test_golden import GOLDEN, PINNED_VERSION

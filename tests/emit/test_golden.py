@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import compiler
-from compiler.check import check_outdir
+from compiler.tools.check import check_outdir
 
 from .conftest import CONFIG, EXAMPLE, PICKLE, run_cli
 

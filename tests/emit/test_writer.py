@@ -198,7 +198,7 @@ def test_site_templates_replace_the_bundled_ones(tmp_path: Path) -> None:
     task_file = next((out / "tasks").glob("*_02_isr_01.json"))
     params = json.loads(task_file.read_text())["task_params"]
     assert list(params)[:2] == ["siteExtra", "vo"]
-    from compiler.check import check_outdir
+    from compiler.tools.check import check_outdir
 
     assert check_outdir(out) == []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import compile_workflow, write_outdir
-from compiler.check import check_outdir
+from compiler.tools.check import check_outdir
 
 
 @dataclass

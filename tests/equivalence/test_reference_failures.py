@@ -16,7 +16,7 @@ import networkx
 import pytest
 
 from compiler import compile_workflow, write_outdir
-from compiler.check import check_outdir
+from compiler.tools.check import check_outdir
 from tests.conftest import SUBMIT_EXAMPLE
 from tests.equivalence.compare import config_with, run_reference
 from tests.equivalence.test_reference_equivalence import with_arguments

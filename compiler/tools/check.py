@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .emit.provenance import TOOL_NAME, schema_id
-from .emit.staged import staged_problems
-from .emit.summary import provenance_line
-from .emit.validate import (
+from ..emit.provenance import TOOL_NAME, schema_id
+from ..emit.staged import staged_problems
+from ..emit.summary import provenance_line
+from ..emit.validate import (
     MAX_PROBLEMS,
     TASK_PARAMS_SCHEMA,
     WORKFLOW_SCHEMA,
@@ -43,7 +43,7 @@ from .emit.validate import (
     map_schema_id,
     task_params_problems,
 )
-from .safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
+from ..safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
 
 PSEUDO_FILE = "pseudo_file"  # iDDS's pfnList when a task has no entries
 

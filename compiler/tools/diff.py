@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .emit.validate import json_path
-from .errors import CompileError
-from .safepath import UnsafePathError, bounded_lines, open_inside, read_inside
+from ..emit.validate import json_path
+from ..errors import CompileError
+from ..safepath import UnsafePathError, bounded_lines, open_inside, read_inside
 
 VALUE_WIDTH = 80
 SKIPPED_PARAMS = ("pfnList",)
