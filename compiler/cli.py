@@ -134,6 +134,8 @@ def compile_command(workflow: str, outdir: str, config: str | None, **flags: Any
                 stop_after=flags["stop_after"],
                 allow_bps_eval=True if flags["allow_bps_eval"] else None,
             )
+            for text in compiled.workflow.options.config_warnings:
+                click.echo(f"warning: config: {text}", err=True)
             if flags["stop_after"]:
                 return
             write_outdir(compiled, outdir, force=flags["force"], templates_dir=flags["templates"])

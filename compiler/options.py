@@ -9,7 +9,6 @@ passes independent of the process environment.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -36,7 +35,6 @@ SPECIAL_LABELS = ("finalJob", "customJob")  # labels whose processingType lives 
 PAYLOAD_TOKEN = "_cmd_line_"  # where the runner takes the decoder's arguments
 PATH_KEYS_IN_RUNNER = ("jobLogDir",)  # path values the runner uses, checked like the end point
 _EMPTY_ASSIGNMENT = re.compile(r"(?:^|[;\s])([A-Za-z_][A-Za-z0-9_]*)=;")
-_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -312,8 +310,6 @@ def resolve_options(
     payload = _payload_options(config)
     staging = _staging_end_point(config, job_facts, payload.run_temp_space_set)
     warnings = config_warnings(config, labels)  # after the checks: an error is not also a warning
-    for text in warnings:
-        _LOG.warning("warning: config: %s", text)
     return Options(
         max_jobs_per_task=_positive_int(
             "maxJobsPerTask", _search(config, "maxJobsPerTask", DEFAULT_MAX_JOBS_PER_TASK)

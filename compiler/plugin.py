@@ -70,6 +70,8 @@ class PandaCompileWorkflow(_WorkflowBase):
         """Compile `generic_workflow` (nothing is written until `write`)."""
         outdir = os.path.join(out_prefix, OUTDIR_NAME)
         compiled = compile_workflow(generic_workflow, config, submit_path=outdir)
+        for text in compiled.workflow.options.config_warnings:
+            _LOG.warning("config: %s", text)
         workflow = cls(generic_workflow.name, config, compiled)
         workflow.service_class = service_class
         workflow.submit_path = outdir

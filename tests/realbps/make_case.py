@@ -119,8 +119,13 @@ def _populate(root: Path) -> None:
 
     config = Butler.makeRepo(str(root / "repo"))
     with Butler.from_config(config, writeable=True) as butler:
-        repo = DirectButlerRepo(butler, "base.yaml", input_run="pc_inputs_run",
-                                input_chain="pc_inputs", use_import_collections_as_input=False)
+        repo = DirectButlerRepo(
+            butler,
+            "base.yaml",
+            input_run="pc_inputs_run",
+            input_chain="pc_inputs",
+            use_import_collections_as_input=False,
+        )
         repo.pipeline_graph = Pipeline.from_uri(str(root / "pipeline.yaml")).to_graph()
         repo.insert_datasets("pc_raw")
 
@@ -157,9 +162,24 @@ def build(root: Path) -> Path:
     (root / "hooks" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     (root / "pipeline.yaml").write_text(PIPELINE)
     _populate(root)
-    _run([str(bin_dir / "pipetask"), "qgraph", "-b", str(root / "repo"), "-i", "pc_inputs",
-          "-o", "u/tester/realbps", "-p", str(root / "pipeline.yaml"),
-          "--save-qgraph", str(root / "pipeline.qg")], env, root)
+    _run(
+        [
+            str(bin_dir / "pipetask"),
+            "qgraph",
+            "-b",
+            str(root / "repo"),
+            "-i",
+            "pc_inputs",
+            "-o",
+            "u/tester/realbps",
+            "-p",
+            str(root / "pipeline.yaml"),
+            "--save-qgraph",
+            str(root / "pipeline.qg"),
+        ],
+        env,
+        root,
+    )
     (root / "submit.yaml").write_text(SUBMIT_YAML.format(root=root))
     # BPS's own prepare driver (transform, then compiler.PanDAService.prepare into
     # <submit>/panda/); its pre-submission check would ping an iDDS server, which a

@@ -147,13 +147,21 @@ def test_generic_payload_runs_every_job(
             scratch.mkdir(parents=True)
             done = subprocess.run(
                 ["bash", "-c", executable.replace("${IN/L}", name)],
-                cwd=scratch, env=env, capture_output=True, text=True, timeout=300, check=False,
+                cwd=scratch,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
             )
             assert done.returncode == 0, f"{task['name']} {name}: {done.stderr[-2000:]}"
             ran += 1
     assert ran == doc["job_count"] == len(real_case_jobs(real_case))
     query = subprocess.run(
         ["butler", "query-datasets", str(real_case.repo), "pc_forced", "--collections", "u/tester/realbps"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert len([line for line in query.stdout.splitlines() if line.startswith("pc_forced ")]) == 4
