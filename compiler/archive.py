@@ -1,4 +1,7 @@
-"""The custom-job archive: a job's transferable executables as one deterministic tar.gz.
+"""The job archive: files shipped through the PanDA cache as one deterministic tar.gz.
+
+A custom job's transferable executables are shipped this way, and so are a remote
+build's files (`compiler.runtime.remote_build`).
 
 Why: `bps submitcmd` runs one script (a custom job) at the remote site; PanDA gets it
 through its cache, as a ``jobO.<id>.tar.gz`` the job reads as its direct-IO input. The
@@ -36,7 +39,7 @@ CACHE_URL_PLACEHOLDER = "@@PANDA_CACHE_URL@@"
 MAX_ARCHIVE_BYTES = 10 * 1024 * 1024
 """panda-client refuses a cache file over 10 MiB (its ``NO_BUILD_LIMIT``); so do we, at compile."""
 MAX_MEMBERS = 1000
-"""Executables in one archive: a custom job has one; more than this is not a custom job."""
+"""Files in one archive: a custom job has one executable, a remote build a few files."""
 
 
 class ArchiveError(CompileError):
@@ -63,20 +66,20 @@ def cache_file_token(archive_name: str) -> str:
     return f"{CACHE_URL_PLACEHOLDER}/cache/{archive_name}"
 
 
-def _read_member(source: str) -> tuple[bytes, int]:
-    """(content, mode) of one executable: a regular file, followed if a symlink (as the reference)."""
+def _read_member(source: str, what: str) -> tuple[bytes, int]:
+    """(content, mode) of one file: a regular file, followed if a symlink (as the reference)."""
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ArchiveError(f"custom job executable {source!r}: cannot read it ({exc.strerror})") from None
+        raise ArchiveError(f"{what} {source!r}: cannot read it ({exc.strerror})") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise ArchiveError(f"custom job executable {source!r} is not a regular file")
+        raise ArchiveError(f"{what} {source!r} is not a regular file")
     with open(fd, "rb") as fh:
         if info.st_size > MAX_ARCHIVE_BYTES:
             raise ArchiveError(
-                f"custom job executable {source!r} has {info.st_size} bytes, over the PanDA cache's"
+                f"{what} {source!r} has {info.st_size} bytes, over the PanDA cache's"
                 f" {MAX_ARCHIVE_BYTES} (MAX_ARCHIVE_BYTES)"
             )
         content = fh.read(MAX_ARCHIVE_BYTES + 1)
@@ -84,21 +87,20 @@ def _read_member(source: str) -> tuple[bytes, int]:
     return content, mode
 
 
-def _members(sources: Sequence[str]) -> list[tuple[str, str]]:
+def _members(sources: Sequence[str], what: str) -> list[tuple[str, str]]:
     """(archive name, source) per distinct source, sorted; two sources with one name refused."""
     by_name: dict[str, str] = {}
     for source in dict.fromkeys(sources):
         name = os.path.basename(source.rstrip("/"))
         if not name:
-            raise ArchiveError(f"custom job executable {source!r} has no file name")
+            raise ArchiveError(f"{what} {source!r} has no file name")
         if name in by_name and by_name[name] != source:
             raise ArchiveError(
-                f"custom job executables {by_name[name]!r} and {source!r} would both be {name!r}"
-                " in the archive"
+                f"{what}s {by_name[name]!r} and {source!r} would both be {name!r} in the archive"
             )
         by_name[name] = source
     if len(by_name) > MAX_MEMBERS:
-        raise ArchiveError(f"{len(by_name)} executables for one archive, over {MAX_MEMBERS} (MAX_MEMBERS)")
+        raise ArchiveError(f"{len(by_name)} files for one archive, over {MAX_MEMBERS} (MAX_MEMBERS)")
     return sorted(by_name.items())
 
 
@@ -118,21 +120,21 @@ def tar_bytes(members: Sequence[tuple[str, bytes, int]]) -> bytes:
     return packed.getvalue()
 
 
-def build_archive(sources: Sequence[str]) -> Archive:
-    """The archive of `sources` (local paths of executables); `ArchiveError` naming a bad one."""
+def build_archive(sources: Sequence[str], what: str = "custom job executable") -> Archive:
+    """The archive of `sources` (local paths); `ArchiveError` naming a bad one as a `what`."""
     if not sources:
-        raise ArchiveError("a custom job needs a transferable executable; it has none")
-    members = _members(sources)
+        raise ArchiveError(f"no {what} to archive: the workflow has none")
+    members = _members(sources, what)
     contents = []
     total = 0
     for name, source in members:
-        content, mode = _read_member(source)
+        content, mode = _read_member(source, what)
         total += len(content)
         contents.append((name, content, mode))
     data = tar_bytes(contents)
     if len(data) > MAX_ARCHIVE_BYTES or total > MAX_ARCHIVE_BYTES * 4:
         raise ArchiveError(
-            f"the custom job archive would have {len(data)} bytes, over the PanDA cache's"
+            f"the archive would have {len(data)} bytes, over the PanDA cache's"
             f" {MAX_ARCHIVE_BYTES} (MAX_ARCHIVE_BYTES)"
         )
     digest = hashlib.sha256(data).hexdigest()

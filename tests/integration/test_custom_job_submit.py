@@ -1,20 +1,17 @@
 """A custom job (`bps submitcmd`) submitted to the real iDDS server, its archive to a stand-in cache.
 
-The PanDA cache endpoint (panda-client's ``putFile``: a multipart POST to
-``$PANDA_URL_SSL``'s ``/api/v1/file_server/upload_cache_file``) is a small HTTP server on
-127.0.0.1 here, as the relay is in `fake_relay`; it records what it receives and can be
-told to fail. iDDS is the real test server.
+The PanDA cache endpoint is `cache_stand_in` (as the relay is `fake_relay`); iDDS is the
+real test server.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cache_stand_in import UPLOAD_PATH, StandInCache
 from idds_server import IddsServer
 
 from compiler import compile_workflow, write_outdir
@@ -26,55 +23,6 @@ from tests.equivalence.test_custom_job_equivalence import custom_config, custom_
 pytestmark = pytest.mark.integration
 
 FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.0, call_timeout=10.0)
-UPLOAD_PATH = "/api/v1/file_server/upload_cache_file"
-
-
-class StandInCache:
-    """The PanDA cache upload endpoint: ``bodies`` received; ``fail_with`` an HTTP status."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.paths: list[str] = []
-        self.fail_with: int | None = None
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.paths.append(self.path)
-                if owner.fail_with is not None:
-                    self.send_response(owner.fail_with)
-                    self.end_headers()
-                    self.wfile.write(b"cache unavailable")
-                    return
-                owner.bodies.append(body)
-                reply = json.dumps({"success": True, "message": ""}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/server/panda"
-
-    def __enter__(self) -> StandInCache:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
