@@ -84,6 +84,9 @@ def submit(
             f"would submit {plan['workflow']} as {plan['request_name']}:"
             f" {plan['tasks']} tasks, {plan['jobs']} jobs"
         )
+        if plan["upload"]:
+            upload = plan["upload"]
+            click.echo(f"would upload {upload['file']} ({upload['size']} bytes) to the PanDA cache")
         for item in plan["stage"]:
             size = f", {item['size']} bytes, sha256 {item['sha256'][:12]}" if "size" in item else ""
             click.echo(f"would stage {item['key']}: {item['source']} ({item['kind']}{size}) -> {item['to']}")

@@ -271,10 +271,12 @@ def submit_plan(outdir: str | os.PathLike[str], config: Any = None) -> dict[str,
     folder = Path(outdir)
     verify_outdir(folder)
     doc = load_workflow_document(folder)
-    files = dict(doc.get("files_to_pre_stage") or {})
+    archive = doc.get("archive")  # a custom job: uploaded to the PanDA cache, nothing staged
+    files = {} if archive else dict(doc.get("files_to_pre_stage") or {})
     dest = file_distribution_uri(_as_config(config)) if files else ""
     staged = doc.get("staged_files") or {}
     return {
+        "upload": dict(archive) if archive else None,
         "workflow": doc["name"],
         "request_name": request_name(str(doc["name"]), submission_key(folder), forced=0),
         "tasks": len(doc["tasks"]),

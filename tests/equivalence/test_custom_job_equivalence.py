@@ -160,3 +160,21 @@ def test_archive_bytes_are_stable(tmp_path: Path, reference: Any) -> None:
     third = tmp_path / "three"
     write_outdir(compile_workflow(gw, config, submit_path=third), third)
     assert json.loads((third / "workflow.json").read_text())["archive"]["file"] != one["file"]
+
+
+def test_check_and_dry_run_of_a_custom_outdir(tmp_path: Path, reference: Any) -> None:
+    """`check` refuses a changed archive; `submit --dry-run` lists the upload and stages nothing."""
+    from compiler.runtime.operations import submit_plan
+
+    gw, config = custom_workflow(custom_config(tmp_path))
+    outdir = tmp_path / "ours"
+    write_outdir(compile_workflow(gw, config, submit_path=outdir), outdir)
+    archive = json.loads((outdir / "workflow.json").read_text())["archive"]
+    plan = submit_plan(outdir, config)
+    assert plan["stage"] == [] and plan["upload"]["file"] == archive["file"]
+    (outdir / archive["file"]).write_bytes(b"something else")
+    (problem,) = check_outdir(outdir)
+    assert archive["file"] in str(problem) and "changed since compiling" in str(problem)
+    (outdir / archive["file"]).unlink()
+    (problem,) = check_outdir(outdir)
+    assert "cannot be read" in str(problem)

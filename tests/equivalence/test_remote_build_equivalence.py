@@ -170,6 +170,7 @@ def test_build_folder_is_deterministic_and_refuses_another_build(tmp_path: Path,
         ({"runnerCommand": ""}, "remoteBuild.runnerCommand' is missing"),
         ({"requestMemory": "lots"}, "remoteBuild.requestMemory' must be a number"),
         ({"files": ["/nonexistent/x.yaml"]}, "remote build file '/nonexistent/x.yaml': cannot read it"),
+        ({"files": ["/tmp"]}, "remote build file '/tmp' is not a regular file"),
     ],
 )
 def test_bad_settings_are_one_line(
@@ -185,3 +186,21 @@ def test_disabled_remote_build_is_refused(tmp_path: Path, reference: Any) -> Non
     path = remote_config(tmp_path, enabled=False)
     with pytest.raises(ConfigError, match=r"remoteBuild\.enabled is not true"):
         bps_submit_config(path)
+
+
+def test_difference_retries_unset(tmp_path: Path, reference: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No numberOfRetries anywhere: the reference compares None with 0; we use PanDA's default 3."""
+    path = remote_config(tmp_path, numberOfRetries="")
+    config, remote_build = bps_submit_config(path)
+    assert plan_build(config, remote_build, path).work["maxattempt"] == 5  # BPS's defaults: 5
+    monkeypatch.setattr(config, "search", _without("numberOfRetries", config.search))  # unset there too
+    assert plan_build(config, remote_build, path).work["maxattempt"] == 3
+    with pytest.raises(TypeError):
+        run_reference_build(config, remote_build, path, monkeypatch, "")
+
+
+def _without(key: str, search: Any) -> Any:
+    def patched(name: str, opt: Any = None) -> Any:
+        return (False, "") if name == key else search(name, opt)
+
+    return patched
