@@ -27,6 +27,10 @@ FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.
 
 @pytest.fixture
 def cache(monkeypatch: pytest.MonkeyPatch):
+    import pandaclient.Client
+
+    for name in ("baseURLSSL", "server_base_path_ssl"):  # the upload sets them: restored afterwards
+        monkeypatch.setattr(pandaclient.Client, name, getattr(pandaclient.Client, name))
     with StandInCache() as server:
         monkeypatch.setenv("PANDA_URL_SSL", server.url)
         monkeypatch.setenv("PANDACACHE_URL", server.url)
@@ -102,3 +106,32 @@ def test_missing_cache_url_fails_before_any_server(
     with pytest.raises(RuntimeServiceError, match="PANDACACHE_URL is not set"):
         ops.submit_outdir(outdir, config, client=Refusing())  # type: ignore[arg-type]
     assert calls == []
+
+
+def test_bps_submitcmd_through_the_plugin(
+    live_idds: IddsServer, tmp_path: Path, reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bps submitcmd`` (ctrl_bps's driver) with ``wmsServiceClass: compiler.PanDAService``."""
+    from fake_relay import FakeRelay
+    from lsst.ctrl.bps.drivers import submitcmd_driver
+
+    config_path = custom_config(tmp_path)
+    (tmp_path / "submit").rmdir()  # bps makes the submit folder itself
+    with config_path.open("a") as fh:
+        fh.write("wmsServiceClass: compiler.PanDAService\n")
+    import pandaclient.Client
+
+    for name in ("baseURL", "baseURLSSL", "server_base_path_ssl"):  # restored afterwards
+        monkeypatch.setattr(pandaclient.Client, name, getattr(pandaclient.Client, name))
+    with FakeRelay(live_idds.url, live_idds.headers) as relay, StandInCache(relay) as server:
+        for name in ("PANDACACHE_URL", "PANDA_URL_SSL", "PANDA_URL"):
+            monkeypatch.setenv(name, server.url)
+        monkeypatch.setenv("PANDA_BEHIND_REAL_LB", "1")
+        monkeypatch.delenv("IDDS_HOST", raising=False)
+        submitcmd_driver(str(config_path))
+    assert server.paths == [UPLOAD_PATH]
+    assert {"ping", "submit"} <= set(relay.calls)
+    record = ops.read_submission(tmp_path / "submit" / "panda")
+    assert record is not None and record.workflow == "custom_run_1"
+    archive = json.loads((tmp_path / "submit" / "panda" / "workflow.json").read_text())["archive"]
+    assert (tmp_path / "submit" / "panda" / archive["file"]).read_bytes() in server.bodies[0]
