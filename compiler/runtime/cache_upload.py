@@ -72,7 +72,7 @@ def _failure(status: int) -> Failure:
     return Failure.TRANSIENT
 
 
-def _uploaded_name(path: str, status: int, message: Any) -> str | None:
+def _uploaded_name(path: str, message: Any) -> str | None:
     """The cache's name for the file after a status-0 answer, or None if it refused it."""
     text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
     if text == "True":
@@ -111,7 +111,7 @@ def upload_archive(
         except Exception as exc:  # panda-client raising instead of answering: not retried
             raise RuntimeServiceError(f"upload of {path} to the PanDA cache: {one_line(exc)}") from exc
         if status == 0:
-            name = _uploaded_name(path, status, message)
+            name = _uploaded_name(path, message)
             if name is None:
                 raise RuntimeServiceError(
                     f"upload of {path} to the PanDA cache refused: {one_line(message)}; nothing submitted"
