@@ -196,10 +196,12 @@ def passes_command() -> None:
 
 def _register_runtime_commands() -> None:
     """submit / report / cancel / restart / ping / list (compiler/cli_runtime.py)."""
+    from .cli_auth import auth
     from .cli_runtime import RUNTIME_COMMANDS
 
     for command in RUNTIME_COMMANDS:
         main.add_command(command)
+    main.add_command(auth)  # auth status|reset|clean|refresh (compiler/cli_auth.py)
 
 
 _register_runtime_commands()

@@ -55,20 +55,38 @@ def _runtime_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command("submit")
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("--force", is_flag=True, help="Submit again although OUTDIR records a submission.")
 @click.option("--dry-run", is_flag=True, help="Check OUTDIR, list what would be staged and sent; do neither.")
+@click.option(
+    "--remote-build",
+    metavar="SUBMIT.yaml|BUILDDIR",
+    type=click.Path(exists=True, path_type=Path),
+    help="Submit a remote build (remoteBuild section) instead of OUTDIR; or resubmit its build folder.",
+)
 @_runtime_command
-def submit(outdir: Path, force: bool, dry_run: bool, config: Any, url: str | None) -> None:
+def submit(
+    outdir: Path | None, force: bool, dry_run: bool, remote_build: Path | None, config: Any, url: str | None
+) -> None:
     """Check OUTDIR, stage its files and submit it to iDDS; records OUTDIR/submission.json."""
     from .runtime.operations import submit_outdir, submit_plan
 
+    if remote_build is not None or outdir is None:
+        from .cli_remote_build import submit_remote_build_command
+
+        submit_remote_build_command(
+            outdir, remote_build, force=force, dry_run=dry_run, config=config, url=url
+        )
+        return
     if dry_run:
         plan = submit_plan(outdir, config)
         click.echo(
             f"would submit {plan['workflow']} as {plan['request_name']}:"
             f" {plan['tasks']} tasks, {plan['jobs']} jobs"
         )
+        if plan["upload"]:
+            upload = plan["upload"]
+            click.echo(f"would upload {upload['file']} ({upload['size']} bytes) to the PanDA cache")
         for item in plan["stage"]:
             size = f", {item['size']} bytes, sha256 {item['sha256'][:12]}" if "size" in item else ""
             click.echo(f"would stage {item['key']}: {item['source']} ({item['kind']}{size}) -> {item['to']}")

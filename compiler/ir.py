@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .archive import Archive
 from .cmdline import command_params
 from .errors import PassError
 
@@ -304,6 +305,7 @@ class Workflow:
     dependencies_done: bool = False
     entry_names: tuple[str, ...] | None = None  # per job, when names differ from pseudo-inputs
     files_to_pre_stage: tuple[tuple[str, str], ...] = ()
+    archive: Archive | None = None  # custom jobs (bps_iscustom): the executables' archive
     completer: Callable[[Job], Job] | None = None  # fills in a Job's details (from ingest)
 
     def complete(self, job: Job) -> Job:

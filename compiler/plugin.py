@@ -158,17 +158,40 @@ class PanDAService(_ServiceBase):
         _LOG.info("panda-compile prepare: %.2f s", time.perf_counter() - start)
         return workflow
 
-    def submit(self, workflow: PandaCompileWorkflow, **kwargs: Any) -> None:
-        """Stage files and submit the workflow's folder to iDDS; sets `workflow.run_id`."""
+    def submit(self, workflow: PandaCompileWorkflow | None, **kwargs: Any) -> PandaCompileWorkflow | None:
+        """Stage files and submit the workflow's folder to iDDS; sets `workflow.run_id`.
+
+        With ``remote_build`` (and ``config``, ``config_file``), as BPS's submit driver
+        passes them, a remote build is submitted instead (`compiler.runtime.remote_build`)
+        and returned as the workflow BPS reports.
+        """
         from .runtime.operations import submit_outdir
 
-        if kwargs.get("remote_build"):
-            raise NotImplementedError("panda-compile does not do remote builds; submit a compiled workflow")
+        if kwargs.get("remote_build") and kwargs.get("config"):
+            return self._submit_remote_build(**kwargs)
+        assert workflow is not None, "BPS passes a prepared workflow unless it asks for a remote build"
         try:
             record = submit_outdir(workflow.submit_path, kwargs.get("config") or self.config)
         except CompileError as exc:
             raise WmsError(f"panda-compile submit of {workflow.submit_path} failed: {exc}") from None
         workflow.run_id = record.request_id
+        return None
+
+    def _submit_remote_build(self, **kwargs: Any) -> PandaCompileWorkflow:
+        from .runtime.remote_build import submit_remote_build
+
+        config = kwargs["config"]
+        try:
+            record, folder, name = submit_remote_build(
+                config, kwargs["remote_build"], kwargs.get("config_file") or "", kwargs.get("compute_site")
+            )
+        except CompileError as exc:
+            raise WmsError(f"panda-compile remote build failed: {exc}") from None
+        build = PandaCompileWorkflow(name, config)
+        build.service_class = f"{type(self).__module__}.{type(self).__name__}"
+        build.submit_path = str(folder)
+        build.run_id = record.request_id
+        return build
 
     # ----- queries ---------------------------------------------------------------------
 

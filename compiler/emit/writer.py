@@ -35,6 +35,7 @@ from ..errors import CompileError
 from ..ir import Task, Workflow
 from ..passes.payload_common import QNODE_MAP_FILE
 from ..safepath import checked_name, child
+from .archive import ARCHIVE_KEY, archive_entry, write_archive
 from .atomic import atomic_outdir
 from .provenance import dag_digest, header, schema_id
 from .staged import record_staged
@@ -108,6 +109,7 @@ def workflow_document(
         "jobs_schema": schema_id(JOBS_ENTRY_SCHEMA),
         "maps": maps or [],
         "summary_file": SUMMARY_FILE,
+        **({ARCHIVE_KEY: archive_entry(wf.archive)} if wf.archive is not None else {}),
     }
 
 
@@ -313,6 +315,8 @@ def write_documents(
         jobs_sha = jobs_writer.write_task(task, Path(child(folder, relative)), relative)
         files[task.name] = TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
     maps = write_maps(wf, folder)
+    if wf.archive is not None:  # custom jobs: uploaded to the PanDA cache at submit
+        write_archive(wf.archive, folder)
     document = workflow_document(wf, digest, files, maps)
     _raise_on(document_problems(WORKFLOW_SCHEMA, document, "workflow.json"))
     summary = render_summary(env, summary_context(wf, digest, maps))

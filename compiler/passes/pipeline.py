@@ -16,6 +16,7 @@ from ..ir import Workflow
 from .base import Pass
 from .chunk import Chunk
 from .command_lines import CommandLines
+from .custom_job import CustomJob
 from .dependencies import Dependencies
 from .final import Final
 from .flatten import Flatten
@@ -37,6 +38,7 @@ DEFAULT_PIPELINE: tuple[type[Pass], ...] = (
     Final,  # final task and its AND release condition
     JobNames,  # label:orderIdMap_N / PH:<job> names when those maps are on
     TaskFiles,  # per task: files to stage, direct-IO set
+    CustomJob,  # bps submitcmd: executables' archive, its cache URL as direct-IO input
     CommandLines,  # per task: embedded, hex-encoded command in runnerCommand
     TaskParams,  # per task: DomaPanDAWork keyword arguments
     StageFiles,  # workflow: all files to pre-stage

@@ -149,8 +149,6 @@ class Validate:
                 problems.extend(job_problems(job))
         if wf.final_is_workflow:
             problems.append("the final job is a workflow; PanDA needs a single final job")
-        if wf.run_attrs.get("bps_iscustom"):
-            problems.append("custom job submissions (run attribute bps_iscustom) are not supported")
         cycle = find_cycle(wf.graph)
         if cycle:
             problems.append("dependency cycle: " + " -> ".join([*cycle, cycle[0]]))

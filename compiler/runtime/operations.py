@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CompileError, ConfigError
+from .cache_upload import cache_base, upload_archive
 from .errors import Failure, OutdirError, RuntimeServiceError
 from .idds import IddsClient, client_from_config
 from .listing import ListedRequest, listed_requests
@@ -279,10 +280,12 @@ def submit_plan(outdir: str | os.PathLike[str], config: Any = None) -> dict[str,
     folder = Path(outdir)
     verify_outdir(folder)
     doc = load_workflow_document(folder)
-    files = dict(doc.get("files_to_pre_stage") or {})
+    archive = doc.get("archive")  # a custom job: uploaded to the PanDA cache, nothing staged
+    files = {} if archive else dict(doc.get("files_to_pre_stage") or {})
     dest = staging_uri(doc, config) if files else ""
     staged = doc.get("staged_files") or {}
     return {
+        "upload": dict(archive) if archive else None,
         "workflow": doc["name"],
         "request_name": request_name(str(doc["name"]), submission_key(folder), forced=0),
         "tasks": len(doc["tasks"]),
@@ -326,7 +329,10 @@ def submit_outdir(
         doc = load_workflow_document(folder)
         key = submission_key(folder)
         cfg = _as_config(config)
-        files = dict(doc.get("files_to_pre_stage") or {})
+        archive = doc.get("archive")  # a custom job: its archive goes to the PanDA cache instead
+        files = {} if archive else dict(doc.get("files_to_pre_stage") or {})
+        if archive:
+            cache_base()  # a missing PANDACACHE_URL fails before any server is contacted
         dest = staging_uri(doc, cfg) if files else ""
         length = _positive_int(max_request_length, cfg, "maxRequestLength", DEFAULT_MAX_REQUEST_LENGTH)
         workers = _positive_int(max_copy_workers, cfg, "maxCopyWorkers", DEFAULT_MAX_COPY_WORKERS)
@@ -346,6 +352,9 @@ def submit_outdir(
         elif previous:
             _LOG.warning("force: submitting %s anew (it was submitted as request %s)", folder, previous[-1])
         staged = stage_files(files, dest, workers) if files else None
+        if archive:
+            url = upload_archive(folder, archive, service.policy)
+            workflow = build_idds_workflow(folder, {archive["placeholder"]: url})
         workflow.name = name
         write_intent(folder, Intent.now(name, key, service.transport.description, previous))
         try:

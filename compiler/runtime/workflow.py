@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,12 @@ def read_dependency_map(outdir: str | os.PathLike[str], relative: str) -> list[d
         raise OutdirError(f"{Path(outdir) / relative}: cannot read the dependency map ({exc})") from exc
 
 
-def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
+def build_idds_workflow(outdir: str | os.PathLike[str], fill: Mapping[str, str] | None = None) -> Any:
     """The iDDS ``Workflow`` of a compiled OUTDIR, built as the reference plugin builds it.
 
     Works are added in ``workflow.json`` order; a final task gets an ``AndCondition``
-    releasing it once every ``release_after`` work is terminated.
+    releasing it once every ``release_after`` work is terminated. ``fill`` maps
+    placeholders of the executables to what submit learnt (a custom job's cache URL).
     """
     doc = load_workflow_document(outdir)
     workflow_module = _import("idds.workflowv2.workflow")
@@ -74,6 +76,8 @@ def build_idds_workflow(outdir: str | os.PathLike[str]) -> Any:
     for task in doc["tasks"]:
         dependency_map = read_dependency_map(outdir, task["jobs_file"])
         kwargs = {k: v for k, v in task["work"].items() if k != "task_name"}
+        for token, value in (fill or {}).items():
+            kwargs["executable"] = str(kwargs.get("executable", "")).replace(token, value)
         try:
             work = work_class(task_name=task["name"], dependency_map=dependency_map, **kwargs)
         except (TypeError, ValueError) as exc:  # a key this idds-doma does not know, a bad map entry

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..emit.archive import archive_problems
 from ..emit.provenance import TOOL_NAME, schema_id
 from ..emit.staged import staged_problems
 from ..emit.summary import provenance_line
@@ -358,6 +359,7 @@ def check_outdir(outdir: str | os.PathLike[str]) -> list[Problem]:
     checker.check_workflow()
     checker.problems += staged_problems(doc)
     checker.problems += payload_problems(doc)
+    checker.problems += archive_problems(folder, doc)
     checker.check_unlisted()
     for i, task in enumerate(doc["tasks"]):
         if i in checker.bad_files:

@@ -59,8 +59,3 @@ def test_command_params_follow_reference_pattern():
     assert command_params("/bin/x ${HOME} {a} -x{b}") == ("a", "b")
     assert command_params("/bin/x {a}{b}") == ("a",)
 
-
-def test_custom_job_submission_is_refused():
-    wf = workflow(graph([job("a_1")], [])).replace(run_attrs={"bps_iscustom": True})
-    with pytest.raises(PassError, match="bps_iscustom"):
-        run(wf)
