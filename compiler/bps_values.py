@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .config import BpsYamlConfig, layered_config, load_config
+from .config import BpsYamlConfig, LiteralText, layered_config, load_config
 from .errors import ConfigError
 
 # Instrument.makeCollectionTimestamp's format (%Y%m%dT%H%M%SZ), used when the name does
@@ -71,18 +71,20 @@ def submit_values(
     left to it, as ``init_submission`` does (``submitPath`` excepted: BPS always records
     the folder it made, and the pickle's folder is that folder).
     """
+    # Every value is data from the pickle (or its path): substituted, never expanded as
+    # config text, so a name or run attribute such as "{x}" or "bpsEval(...)" stays itself.
     defined: dict[str, Any] = {}
     if not _defines(config, "uniqProcName") and workflow_name:
-        defined["uniqProcName"] = workflow_name
+        defined["uniqProcName"] = LiteralText(workflow_name)
     for key, attr in _FROM_RUN_ATTRS:
         value = run_attrs.get(attr)
         if isinstance(value, str) and value and not _defines(config, key):
-            defined[key] = value
+            defined[key] = LiteralText(value)
     stamp = _timestamp(config, defined, workflow_name)
     if stamp:
-        defined["timestamp"] = stamp
+        defined["timestamp"] = LiteralText(stamp)
     if submit_dir:
-        defined["submitPath"] = os.path.abspath(submit_dir)
+        defined["submitPath"] = LiteralText(os.path.abspath(submit_dir))
     return defined
 
 

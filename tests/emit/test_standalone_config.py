@@ -165,3 +165,15 @@ def test_check_finds_bad_hex_and_moved_end_points(example_outdir: Path, tmp_path
     assert len(problems) == 1 and "empty path segment" in problems[0]
     problems = _doctored(example_outdir, tmp_path / "c", lambda exe: exe.replace(staging, "file:///moved/"))
     assert len(problems) == 1 and "is not where files are staged" in problems[0]
+
+
+def test_values_from_the_pickle_are_never_expanded() -> None:
+    """A run attribute or name that looks like config text is data, as labels are."""
+    config = _config({"fileDistributionEndPoint": "file:///d/{operator}/{uniqProcName}/", "secret": "s3cr3t"})
+    attrs = {"bps_operator": "{secret}", "bps_project": "bpsEval(os.system, 'true')"}
+    values = submit_values(config, "run_{secret}", attrs, None)
+    layered = layered_config(
+        BpsYamlConfig({"fileDistributionEndPoint": "file:///d/{operator}/{uniqProcName}/"}), values
+    )
+    assert layered["fileDistributionEndPoint"] == "file:///d/{secret}/run_{secret}/"
+    assert layered["project"] == "bpsEval(os.system, 'true')"
