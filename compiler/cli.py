@@ -214,7 +214,11 @@ def run_command(outdir: str, **flags: Any) -> None:
         return
     from .tools.scheduler import run_and_report
 
-    sys.exit(run_and_report(plan, order, commands, flags))
+    try:
+        status = run_and_report(plan, order, commands, flags)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    sys.exit(status)
 
 
 @main.command("passes")
