@@ -221,6 +221,38 @@ def run_command(outdir: str, **flags: Any) -> None:
     sys.exit(status)
 
 
+@main.command("graph")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="FILE .dot, .svg, .png.")
+def graph_command(outdir: str, output: str) -> None:
+    """Draw OUTDIR's task graph (format from the extension; .svg/.png need Graphviz)."""
+    from .tools.graph import write_graph
+    from .tools.plan import load_plan
+
+    try:
+        write_graph(load_plan(outdir).doc, output)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {output}")
+
+
+@main.command("view")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The HTML page.")
+def view_command(outdir: str, output: str) -> None:
+    """Write one self-contained HTML page describing OUTDIR (no network references)."""
+    import os
+
+    from .tools.plan import load_plan
+    from .tools.view import write_view
+
+    try:
+        write_view(load_plan(outdir), output, os.environ)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {output}")
+
+
 @main.command("passes")
 def passes_command() -> None:
     """List the compiler passes in the order they run."""

@@ -130,3 +130,6 @@ def diamond(tmp_path: Path) -> Path:
     """The diamond compiled (final job included), jobs run by the fake pipetask."""
     gw = build_workflow(tmp_path, DIAMOND_JOBS, DIAMOND_EDGES, final=True)
     return compile_to(tmp_path, gw, run_config(tmp_path))
+
+
+from tests.emit.conftest import example_outdir  # noqa: E402,F401  (the bundled example, compiled)
