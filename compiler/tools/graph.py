@@ -45,7 +45,7 @@ def _lines(*lines: str) -> str:
     return quote("\n".join(lines))
 
 
-def _chunks(tasks: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def chunk_numbers(tasks: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """task name -> (its chunk number, the label's number of chunks), in workflow order."""
     by_label: dict[str, list[str]] = {}
     for task in tasks:
@@ -68,7 +68,7 @@ def task_label(task: dict[str, Any], chunk: tuple[int, int]) -> list[str]:
 def to_dot(doc: dict[str, Any]) -> str:
     """The DOT text of a workflow.json document (see the module doc)."""
     tasks, final = doc["tasks"], doc["final_task"]
-    chunks = _chunks(tasks)
+    chunks = chunk_numbers(tasks)
     out = [
         f"digraph {quote(doc['name'])} {{",
         "  rankdir=TB;",
