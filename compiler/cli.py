@@ -203,6 +203,8 @@ def run_command(outdir: str, **flags: Any) -> None:
 
     from .tools.run import Selection, planned, write_dry_run
 
+    if flags["as_json"] and not flags["dry_run"]:
+        raise click.BadParameter("--json goes with --dry-run (a run's log is JSON lines: --log)")
     split = [[n for n in flags[k].split(",") if n] for k in ("labels", "tasks")]
     selection = Selection(split[0], split[1], flags["max_jobs"], flags["as_pilot"])
     try:
@@ -218,6 +220,9 @@ def run_command(outdir: str, **flags: Any) -> None:
         status = run_and_report(plan, order, commands, flags)
     except CompileError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:  # while staging, before any job started
+        click.echo("interrupted before any job started", err=True)
+        sys.exit(130)
     sys.exit(status)
 
 

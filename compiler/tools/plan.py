@@ -40,6 +40,7 @@ class Plan:
     parents: list[tuple[int, ...]] = field(default_factory=list)
     task_jobs: list[range] = field(default_factory=list)  # task index -> its job numbers
     final_job: int | None = None
+    _maps: dict[str, Any] = field(default_factory=dict, repr=False)  # map file name -> parsed
 
     @property
     def tasks(self) -> list[dict[str, Any]]:
@@ -56,7 +57,7 @@ class Plan:
 
     def read_map(self, name: str) -> Any:
         """A name-map file of the folder (order-id or qnode map), parsed once."""
-        cache: dict[str, Any] = self.__dict__.setdefault("_maps", {})
+        cache = self._maps
         if name not in cache:
             listed = {os.path.basename(m["file"]): m["file"] for m in self.doc["maps"]}
             if name not in listed:

@@ -302,15 +302,28 @@ def _stage(plan: Plan, calls: Sequence[DecoderCall]) -> None:
             raise RunError(str(exc)) from None
 
 
+def _prepare(plan: Plan, flags: Mapping[str, Any]) -> tuple[Path, Path, Sequence[DecoderCall]]:
+    """(log path, scratch folder, decoder calls), files staged; nothing left behind on error."""
+    outdir = Path(os.path.abspath(plan.outdir))
+    log_path = Path(flags["log"]) if flags.get("log") else outdir.parent / f"{outdir.name}.run.jsonl"
+    if not log_path.parent.is_dir():
+        raise RunError(f"--log {log_path}: its folder does not exist")
+    calls = decoder_calls(plan)
+    scratch = _scratch_folder(outdir, flags.get("scratch"))
+    try:
+        _stage(plan, calls)
+    except BaseException:
+        if flags.get("scratch") is None:
+            scratch.rmdir()  # the new, still empty default folder
+        raise
+    return log_path, scratch, calls
+
+
 def run_and_report(
     plan: Plan, order: Sequence[int], commands: Mapping[int, str], flags: Mapping[str, Any]
 ) -> int:
     """The `run` command after planning: stage, run, log, print the table; the exit status."""
-    outdir = Path(os.path.abspath(plan.outdir))
-    log_path = Path(flags["log"]) if flags.get("log") else outdir.parent / f"{outdir.name}.run.jsonl"
-    calls = decoder_calls(plan)
-    _stage(plan, calls)
-    scratch = _scratch_folder(outdir, flags.get("scratch"))
+    log_path, scratch, calls = _prepare(plan, flags)
     progress = flags.get("progress")
     options = RunOptions(
         workers=flags.get("workers") or 1,
@@ -335,8 +348,7 @@ def run_and_report(
     if not finished:
         print("interrupted: running jobs were killed", file=sys.stderr)
         return 130
-    counts = log.counts()
-    return 0 if counts[SUCCEEDED] == len(order) else 1
+    return 0 if log.counts()[SUCCEEDED] == len(order) else 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -213,3 +213,27 @@ def test_bad_input_is_one_line_and_runs_nothing(
     assert result.exit_code == 1
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert records(env) == []
+
+
+def test_a_folder_failing_check_is_refused(diamond: Path, env: Path, tmp_path: Path) -> None:
+    (tmp_path / "run.qgraph").write_text("changed after compiling")
+    result, lines = run(diamond, tmp_path)
+    assert result.exit_code == 1 and "fails check" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert lines == [] and records(env) == [] and not (tmp_path / "scratch").exists()
+
+
+def test_staging_failure_is_one_line_and_runs_nothing(tmp_path: Path, env: Path) -> None:
+    gw = build_workflow(tmp_path, ["a_1"], [], final=False)
+    outdir = compile_to(tmp_path, gw, run_config(tmp_path, fileDistributionEndPoint="file:///proc/pc-nope/"))
+    result = run_cli("run", outdir)
+    assert result.exit_code == 1
+    assert "cannot stage runQgraphFile" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert records(env) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out.")) == []  # no log, no scratch
+
+
+def test_json_needs_dry_run(diamond: Path, env: Path) -> None:
+    result = run_cli("run", diamond, "--json")
+    assert result.exit_code == 2 and "--json goes with --dry-run" in result.stderr
+    assert records(env) == []
