@@ -21,7 +21,8 @@ a test that runs it as an oracle):
 5. a ``PH:<job>`` entry name is looked up in ``qnode_map.json``;
 6. the name is split at ``+``; each later part ``key:value`` fills ``{key}``.
 
-Event-service names (``label:eventservice_...``) are not emulated: PanDA builds them.
+Event-service names (``label:eventservice_...``) are refused: PanDA builds them from event
+ranges; `run` gives event-service jobs their ``orderIdMap`` entry names instead, one by one.
 Steps 1, 2 and 4 are the same for every job of a task, so they run once per task.
 """
 

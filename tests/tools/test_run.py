@@ -237,3 +237,13 @@ def test_json_needs_dry_run(diamond: Path, env: Path) -> None:
     result = run_cli("run", diamond, "--json")
     assert result.exit_code == 2 and "--json goes with --dry-run" in result.stderr
     assert records(env) == []
+
+
+def test_progress_line_on_stderr(tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outdir = compile_to(tmp_path, build_workflow(tmp_path, ["a_1"], [], final=False), run_config(tmp_path))
+    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    result, _ = run(outdir, tmp_path, "--progress")
+    assert result.exit_code == 0, result.output
+    assert "\r0/1 done: 0 succeeded, 0 failed, 0 blocked; 1 running" in result.stderr
+    assert result.stderr.endswith("\r\033[K")  # cleared before the table
+    assert "\na              1       0        0  \n" in result.stdout
