@@ -85,17 +85,18 @@ def load_plan(outdir: str | os.PathLike[str]) -> Plan:
         doc = json.loads(read_inside(folder, "workflow.json"))
         plan = Plan(folder, doc)
         index: dict[tuple[str, str], int] = {}
-        for t, task in enumerate(doc["tasks"]):
+        wanted: list[list[tuple[str, str]]] = []  # resolved once every entry is known:
+        for t, task in enumerate(doc["tasks"]):  # a parent may come later in its own task
             first = len(plan.job_name)
             for entry in _entries(folder, task["jobs_file"]):
-                number = len(plan.job_name)
-                index[task["name"], entry["name"]] = number
+                index[task["name"], entry["name"]] = len(plan.job_name)
                 plan.job_task.append(t)
                 plan.job_name.append(entry["name"])
-                plan.parents.append(tuple(index[d["task"], d["inputname"]] for d in entry["dependencies"]))
+                wanted.append([(d["task"], d["inputname"]) for d in entry["dependencies"]])
             plan.task_jobs.append(range(first, len(plan.job_name)))
             if task["name"] == doc["final_task"]:
                 plan.final_job = first
+        plan.parents = [tuple(index[d] for d in deps) for deps in wanted]
     except (OSError, UnsafePathError, ValueError, KeyError) as exc:
         raise PlanError(f"{folder}: changed while being read ({exc})") from None
     return plan

@@ -57,9 +57,6 @@ def build_workflow(
         "run-qbb <FILE:butlerConfig> <FILE:runQgraphFile>"
         " --qgraph-node-id {qgraphNodeId} --qgraph-id {qgraphId}"
     )
-    parents: dict[str, list[str]] = {name: [] for name in jobs}
-    for parent, child in edges:
-        parents[child].append(parent)
     for name in jobs:
         job = bps.GenericWorkflowJob(
             name,
@@ -68,8 +65,10 @@ def build_workflow(
             arguments=args + extra_args,
             cmdvals={"qgraphNodeId": name, "qgraphId": "qg-7"},
         )
-        gw.add_job(job, parents[name] or None)
+        gw.add_job(job)
         gw.add_job_inputs(job.name, [qg_file, butler])
+    for parent, child in edges:  # after every job: a parent may come later in its label
+        gw.add_job_relationships(parent, child)
     if final:
         final_script = tmp / "final_job.bash"
         final_script.write_text(FINAL_SCRIPT)

@@ -175,7 +175,11 @@ def test_labels_and_max_jobs_select_with_what_they_need(diamond: Path, env: Path
     result, lines = run(diamond, tmp_path, "--labels", "c")
     assert result.exit_code == 0, result.output
     assert sorted(node(line) for line in lines) == ["a_1", "b_1", "b_2", "c_1"]  # no final job
-    result = run_cli("run", diamond, "--dry-run", "--json", "--max-jobs", "1", "--tasks", "wf_run_06_e_01")
+    e_task = next(
+        t["name"] for t in json.loads((diamond / "workflow.json").read_text())["tasks"] if t["label"] == "e"
+    )
+    result = run_cli("run", diamond, "--dry-run", "--json", "--max-jobs", "1", "--tasks", e_task)
+    assert result.exit_code == 0, result.output
     assert [json.loads(x)["name"].split("+")[0] for x in result.stdout.splitlines()] == ["a_1", "e_1"]
 
 
@@ -247,3 +251,37 @@ def test_progress_line_on_stderr(tmp_path: Path, env: Path, monkeypatch: pytest.
     assert "\r0/1 done: 0 succeeded, 0 failed, 0 blocked; 1 running" in result.stderr
     assert result.stderr.endswith("\r\033[K")  # cleared before the table
     assert "\na              1       0        0  \n" in result.stdout
+
+
+def test_a_dependency_cycle_is_refused_by_name(diamond: Path, env: Path, tmp_path: Path) -> None:
+    """A forged folder that passes check (digests updated) but whose jobs wait on each other."""
+    doc = json.loads((diamond / "workflow.json").read_text())
+    i, task = next((i, t) for i, t in enumerate(doc["tasks"]) if t["label"] == "b")
+    path = diamond / task["jobs_file"]
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(entries) == 2
+    for k, entry in enumerate(entries):
+        entry["dependencies"].append({"task": task["name"], "inputname": entries[1 - k]["name"]})
+    data = "".join(json.dumps(e) + "\n" for e in entries).encode()
+    path.write_bytes(data)
+    doc["tasks"][i]["jobs_sha256"] = hashlib.sha256(data).hexdigest()
+    doc["tasks"][i]["dependency_tasks"].append(task["name"])
+    (diamond / "workflow.json").write_text(json.dumps(doc))
+    assert run_cli("check", diamond).exit_code == 0
+    result, lines = run(diamond, tmp_path)
+    assert result.exit_code == 1
+    assert "is in a dependency cycle" in result.stderr and task["jobs_file"] in result.stderr
+    assert lines == [] and records(env) == []
+
+
+def test_a_parent_later_in_its_own_task_runs_first(tmp_path: Path, env: Path) -> None:
+    gw = build_workflow(tmp_path, ["a_1", "a_2"], [("a_2", "a_1")], final=False)
+    outdir = compile_to(tmp_path, gw, run_config(tmp_path))
+    doc = json.loads((outdir / "workflow.json").read_text())
+    assert len(doc["tasks"]) == 1  # both in one task, a_1's parent on the later line
+    result, _ = run(outdir, tmp_path, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    ran = {r["node"]: r for r in records(env)}
+    assert ran["a_2"]["end"] <= ran["a_1"]["start"]
+    dry = run_cli("run", outdir, "--dry-run", "--json")
+    assert [json.loads(x)["name"].split("+")[0] for x in dry.stdout.splitlines()] == ["a_2", "a_1"]
