@@ -7,6 +7,7 @@ as a BpsConfig, a YAML path, a mapping, or nothing (bundled defaults).
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import os
 import time
@@ -14,16 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import as_config
+from .bps_values import standalone_config
+from .config import as_config, is_config_location
 from .emit.provenance import pickle_digest
 from .emit.writer import configured_templates
 from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
 from .gcpause import gc_paused
-from .ir import Graph, NodeKind, Workflow
+from .ir import Graph, Job, NodeKind, Workflow
 from .load import is_generic_workflow, load_generic_workflow
 from .load.ingest import ingest
-from .options import resolve_options
+from .options import JobFacts, JobFactsLookup, resolve_options
 from .passes.pipeline import AfterPass, run_pipeline
 
 WORKFLOW_PICKLE = "bps_generic_workflow.pickle"
@@ -80,6 +82,48 @@ def _labels(graph: Graph) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _first_jobs(graph: Graph, out: dict[str, Job]) -> dict[str, Job]:
+    """The first job of every label (groups included), in graph order."""
+    for job in graph.jobs:
+        if job.kind is NodeKind.JOB:
+            out.setdefault(job.label, job)
+        elif job.group is not None:
+            _first_jobs(job.group, out)
+    return out
+
+
+def job_facts_of(wf: Workflow) -> JobFactsLookup:
+    """`JobFacts` per label from its first job; the graph is walked on the first question only.
+
+    A job without an end point of its own (the final job's script takes none) gets the one
+    every other label's jobs agree on, if they agree.
+    """
+    cache: dict[str, JobFacts] = {}
+
+    def own(job: Job) -> JobFacts:
+        site = wf.complete(job).attrs.compute_site
+        end_point = job.cmdvals.get("fileDistributionEndPoint")
+        return JobFacts(
+            compute_site=site if isinstance(site, str) and site else None,
+            file_distribution_end_point=end_point if isinstance(end_point, str) and end_point else None,
+        )
+
+    def facts(label: str) -> JobFacts:
+        if not cache:
+            firsts = _first_jobs(wf.source, {})
+            if wf.final_job is not None:
+                firsts.setdefault(wf.final_job.label, wf.final_job)
+            cache.update({name: own(job) for name, job in firsts.items()})
+        found = cache.get(label, JobFacts())
+        if found.file_distribution_end_point is None:
+            shared = {f.file_distribution_end_point for f in cache.values()} - {None}
+            if len(shared) == 1:
+                return dataclasses.replace(found, file_distribution_end_point=shared.pop())
+        return found
+
+    return facts
+
+
 def compile_workflow(
     generic_workflow: Any,
     config: Any = None,
@@ -105,19 +149,27 @@ def compile_workflow(
     with gc_paused():
         start = time.perf_counter()
         digest = None
+        submit_dir = None
         if not is_generic_workflow(generic_workflow):
             pickle_path, config = resolve_inputs(generic_workflow, config)
             generic_workflow = load_generic_workflow(pickle_path)
+            submit_dir = os.path.dirname(os.path.abspath(pickle_path))
             digest = pickle_digest(pickle_path)
             timings["load"] = time.perf_counter() - start
         start = time.perf_counter()
         wf = ingest(generic_workflow)
         timings["ingest"] = time.perf_counter() - start
         start = time.perf_counter()
-        cfg = as_config(config, allow_bps_eval=allow_bps_eval, own=own_config)
+        if config is None or is_config_location(config):
+            # A standalone compile: layer the file as `bps submit` would have.
+            cfg = standalone_config(
+                config, wf.name, wf.run_attrs, submit_dir, allow_bps_eval=allow_bps_eval, own=own_config
+            )
+        else:
+            cfg = as_config(config, allow_bps_eval=allow_bps_eval, own=own_config)
         labels = _labels(wf.source) + ([wf.final_job.label] if wf.final_job is not None else [])
         path = os.path.abspath(submit_path) if submit_path is not None else None
-        wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path))
+        wf = wf.replace(options=resolve_options(cfg, labels, submit_path=path, job_facts=job_facts_of(wf)))
         timings["config"] = time.perf_counter() - start
         run = run_pipeline(wf, after_pass=after_pass, stop_after=stop_after)
     timings.update(run.timings)

@@ -153,6 +153,8 @@ PANDA_KEYS: tuple[str, ...] = (
 
 INCLUDE_KEY = "includeConfigs"
 _BUNDLED_NAME = "bps_panda.yaml"
+PLUGIN_DEFAULT_FILES = (_BUNDLED_NAME, "generic_site.yaml")
+BUNDLED_DEFAULT_FILES = ("bps_defaults.yaml", *PLUGIN_DEFAULT_FILES)
 _PANDA_DIR_VAR = "CTRL_BPS_PANDA_DIR"
 _NO_DEFAULT: Any = object()
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -622,6 +624,11 @@ def _is_uri(location: _Location) -> bool:
     return hasattr(location, "geturl")
 
 
+def is_config_location(obj: Any) -> bool:
+    """Whether ``obj`` names a config file (path, URI string or ResourcePath) to be read."""
+    return isinstance(obj, str | os.PathLike) or _is_uri(obj)
+
+
 def _to_location(path: Any) -> _Location:
     """Local paths stay ``pathlib`` (no lsst.resources import); URIs become ResourcePath."""
     if _is_uri(path):
@@ -952,15 +959,57 @@ def load_config(
     return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER, allow)
 
 
+def _load_bundled(names: tuple[str, ...]) -> BpsYamlConfig:
+    """The bundled files ``names`` (in compiler/data), later ones over earlier ones."""
+    reader = _Reader()
+    data: dict[Any, Any] = {}
+    for name in names:
+        _merge_into(data, reader.load(resources.files("compiler.data").joinpath(name)))
+    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
+
+
+@functools.cache
+def plugin_defaults() -> BpsYamlConfig:
+    """What `compiler.PanDAService.defaults` gives BPS: bps_panda.yaml, then generic_site.yaml.
+
+    BPS layers these over its own bps_defaults.yaml and under the submit YAML. The
+    returned object is shared; it has no mutating methods.
+    """
+    return _load_bundled(PLUGIN_DEFAULT_FILES)
+
+
 @functools.cache
 def bundled_defaults() -> BpsYamlConfig:
-    """The PanDA plugin defaults shipped as ``compiler/data/bps_panda.yaml`` (parsed once).
+    """Everything `bps submit` would put under a submit YAML for this plugin (parsed once).
 
-    The returned object is shared; it has no mutating methods.
+    ctrl_bps's defaults this plugin reads (bps_defaults.yaml), the reference plugin's
+    (bps_panda.yaml), then the generic runner (generic_site.yaml); see compiler/data.
     """
-    reader = _Reader()
-    data = reader.load(_bundled_location())
-    return BpsYamlConfig._adopt(data, tuple(reader.files), SEARCH_ORDER)
+    return _load_bundled(BUNDLED_DEFAULT_FILES)
+
+
+def layered_config(
+    user: BpsYamlConfig | None,
+    defined: Mapping[str, Any] | None = None,
+    *,
+    allow_bps_eval: bool | None = None,
+) -> BpsYamlConfig:
+    """The config a standalone compile searches: `bundled_defaults` < ``user`` < ``defined``.
+
+    ``defined`` goes into the ``bps_defined`` section, where `bps submit` keeps the values
+    it computes (searched before the root, as BpsConfig does). Error messages name the
+    user's file first. ``bpsEval`` is allowed as the user's config allows it, unless
+    `allow_bps_eval` says otherwise.
+    """
+    base = bundled_defaults()
+    data = copy.deepcopy(base._data)
+    if user is not None:
+        _merge_into(data, user._data)
+    if defined:
+        _merge_into(data, {"bps_defined": dict(defined)})
+    paths = (*(user.paths if user is not None else ()), *base.paths)
+    allow = bool(allow_bps_eval) if allow_bps_eval is not None else bool(user and user.allows_bps_eval)
+    return BpsYamlConfig._adopt(data, paths, SEARCH_ORDER, allow)
 
 
 def as_config(obj: Any, *, allow_bps_eval: bool | None = None, own: bool = True) -> Any:

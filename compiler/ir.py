@@ -234,6 +234,9 @@ class Options:
     payload: PayloadOptions = PayloadOptions()
     labels: Mapping[str, LabelOptions] = field(default_factory=dict)
     submit_path: str | None = None
+    file_distribution_end_point: str | None = None  # where submit stages files (root value)
+    config_warnings: tuple[str, ...] = ()  # {var}s no config layer defines (BPS empties them)
+    generic_runner: bool = False  # the executable is panda-compile's generic runner (no site)
 
 
 @dataclass(frozen=True, slots=True)

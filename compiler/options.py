@@ -9,11 +9,15 @@ passes independent of the process environment.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .config import BpsYamlConfig, LiteralText
+from .config_gaps import Gap, chain_to, empty_path_segment, gaps, raw_value, segment_gaps
 from .errors import ConfigError
 from .ir import LabelOptions, Options, PayloadOptions
 from .limits import MAX_TASKS, MAX_TASKS_KEY, WARN_TASKS, WARN_TASKS_KEY
@@ -29,6 +33,30 @@ DEFAULT_PROD_SOURCE_LABEL = "managed"
 DEFAULT_VO = "wlcg"
 FINAL_PROCESSING_TYPE = "Rubin_Merge"
 SPECIAL_LABELS = ("finalJob", "customJob")  # labels whose processingType lives in their section
+PAYLOAD_TOKEN = "_cmd_line_"  # where the runner takes the decoder's arguments
+PATH_KEYS_IN_RUNNER = ("jobLogDir",)  # path values the runner uses, checked like the end point
+_EMPTY_ASSIGNMENT = re.compile(r"(?:^|[;\s])([A-Za-z_][A-Za-z0-9_]*)=;")
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """What a label's first job carries that the config may leave out.
+
+    `bps transform` copied these from the config BPS had: each job's ``compute_site``
+    and, in its command-line values, the ``fileDistributionEndPoint`` its command reads
+    the quantum graph from. A compile whose config lacks them uses the jobs' values.
+    """
+
+    compute_site: str | None = None
+    file_distribution_end_point: str | None = None
+
+
+JobFactsLookup = Callable[[str], JobFacts]
+
+
+def _no_facts(label: str) -> JobFacts:
+    return JobFacts()
 
 
 def _search(config: Any, key: str, default: Any = None, **opt: Any) -> Any:
@@ -86,8 +114,11 @@ def _payload_options(config: Any) -> PayloadOptions:
     event_service = _event_service(config, max_payloads)
     submit_params = _name_list(config, "submitSideResolvedParams", DEFAULT_SUBMIT_SIDE_PARAMS)
     wms_walltime = _search(config, "maxWmsJobWalltime")
+    runner_text = str(runner) if runner_found and runner not in (None, "") else None
+    if runner_text is not None or (runner_found and gaps(config, "runnerCommand")):
+        _check_runner(config, runner_text or "")  # an explicit "" is left to command-lines
     return PayloadOptions(
-        runner_command=str(runner) if runner_found and runner not in (None, "") else None,
+        runner_command=runner_text,
         submit_env=tuple((p, os.environ[p]) for p in submit_params if os.environ.get(p)),
         submit_side_params=submit_params,
         event_service=event_service,
@@ -98,6 +129,88 @@ def _payload_options(config: Any) -> PayloadOptions:
         order_id_map_file=str(_search(config, "orderIdMapFilename", DEFAULT_ORDER_ID_MAP_FILE)),
         run_temp_space_set="LSST_RUN_TEMP_SPACE" in os.environ,
     )
+
+
+def _gap_text(found: list[Gap]) -> str:
+    return ", ".join(f"{gap} is not defined" for gap in found)
+
+
+def _check_runner(config: Any, runner: str) -> None:
+    """The executable must still run the payload once every ``{var}`` is substituted."""
+    if PAYLOAD_TOKEN not in runner:
+        why = _gap_text(gaps(config, "runnerCommand"))
+        raise ConfigError(
+            f"config key 'runnerCommand' no longer holds '{PAYLOAD_TOKEN}' (the payload's place), so "
+            f"every job would exit without running anything" + (f": {why}" if why else "")
+        )
+    for key in PATH_KEYS_IN_RUNNER:
+        if chain_to(config, "runnerCommand", f"{{{key}}}"):
+            check_path_key(config, key, {}, required=True)
+    for match in _EMPTY_ASSIGNMENT.finditer(runner):
+        name = match.group(1)
+        for gap in gaps(config, "runnerCommand"):
+            owner = raw_value(config, gap.key) or ""
+            if re.search(rf"(?:^|[;\s]){name}=\{{{re.escape(gap.name)}(?:[:!][^}}]*)?\}}", owner):
+                raise ConfigError(
+                    f"config key 'runnerCommand': '{name}=' assigns nothing because {gap} is not defined"
+                )
+
+
+def check_path_key(config: Any, key: str, curvals: dict[str, str], *, required: bool) -> str | None:
+    """A path or URI key whose ``{var}``s left an empty segment is refused, naming them."""
+    value = _search(config, key, None, curvals=curvals)
+    if not value:
+        if required:
+            why = _gap_text(gaps(config, key, curvals))
+            if why:
+                raise ConfigError(f"config key '{key}' resolves to nothing: {why}")
+        return None
+    text = str(value)
+    holes = segment_gaps(config, key, curvals)
+    if holes or empty_path_segment(text):
+        why = f" because {_gap_text(holes)}" if holes else ""
+        raise ConfigError(f"config key '{key}' = {text[:300]!r} has an empty path segment{why}")
+    return text
+
+
+def _staging_end_point(config: Any, facts: JobFactsLookup, run_temp_space_set: bool) -> str | None:
+    """Where `submit` copies the files to pre-stage: the root ``fileDistributionEndPoint``.
+
+    The same fallbacks as a label's end point: the jobs' value when the config has none,
+    ``fileDistributionEndPointDefault`` when it refers to an unset ``LSST_RUN_TEMP_SPACE``.
+    """
+    end_point = check_path_key(config, "fileDistributionEndPoint", {}, required=False)
+    if not end_point:
+        end_point = facts("").file_distribution_end_point
+    if end_point and "LSST_RUN_TEMP_SPACE" in end_point and not run_temp_space_set:
+        end_point = check_path_key(config, "fileDistributionEndPointDefault", {}, required=False)
+    return end_point or None
+
+
+def config_warnings(config: Any, labels: Iterable[str]) -> tuple[str, ...]:
+    """Every ``{var}`` the payload's keys reach that no layer defines, once each.
+
+    BpsConfig makes them empty; real site configs rely on that for optional hooks, so
+    these are warnings, not errors (the harmful cases are refused in `_check_runner` and
+    `check_path_key`).
+    """
+    seen: dict[str, None] = {}
+    for gap in gaps(config, "runnerCommand"):
+        seen.setdefault(f"{gap} is not defined; BPS substitutes an empty string")
+    for label in labels:
+        curvals = {"curr_cluster": label, "curr_pipetask": label}
+        for gap in gaps(config, "fileDistributionEndPoint", curvals):
+            seen.setdefault(f"{gap} is not defined; BPS substitutes an empty string")
+    return tuple(seen)
+
+
+def uses_generic_runner(config: Any) -> bool:
+    """Whether the executable comes from panda-compile's generic runner (no site config)."""
+    from .config import plugin_defaults
+
+    generic = raw_value(plugin_defaults(), "jobContainer")
+    current = raw_value(config, "jobContainer")
+    return generic is not None and current is not None and current.split() == generic.split()
 
 
 def _number(key: str, value: Any) -> int | float:
@@ -140,20 +253,27 @@ def _label_curval(config: Any, label: str) -> str:
     return label
 
 
-def _label_options(config: Any, label: str) -> LabelOptions:
+def _label_options(config: Any, label: str, facts: JobFactsLookup) -> LabelOptions:
     label = _label_curval(config, label)
     curvals = {"curr_cluster": label}
     found, site = config.search("computeSite", opt={"curvals": curvals})
     if not found or site in ("", None):
-        raise ConfigError(f"config key 'computeSite' is required (for label '{label}')")
+        site = facts(label).compute_site
+    if not site:
+        raise ConfigError(
+            f"config key 'computeSite' is required (for label '{label}'; its jobs have no compute_site)"
+        )
     curvals.update(curr_site=str(site), curr_pipetask=label)
+    end_point = check_path_key(config, "fileDistributionEndPoint", curvals, required=False)
+    if not end_point:
+        end_point = facts(label).file_distribution_end_point
     return LabelOptions(
         site=str(site),
         processing_type=_processing_type(config, label, curvals),
         task_type=_search(config, "taskType", DEFAULT_TASK_TYPE, curvals=curvals),
         prod_source_label=_search(config, "prodSourceLabel", DEFAULT_PROD_SOURCE_LABEL, curvals=curvals),
         vo=_search(config, "vo", DEFAULT_VO, curvals=curvals),
-        file_distribution_end_point=_search(config, "fileDistributionEndPoint", None, curvals=curvals),
+        file_distribution_end_point=end_point or None,
         file_distribution_end_point_default=_search(
             config, "fileDistributionEndPointDefault", None, curvals=curvals
         ),
@@ -171,13 +291,29 @@ def _max_name_length() -> int:
         ) from None
 
 
-def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str | None = None) -> Options:
+def resolve_options(
+    config: Any,
+    labels: Iterable[str] = (),
+    *,
+    submit_path: str | None = None,
+    job_facts: JobFactsLookup = _no_facts,
+) -> Options:
     """Typed options from a config that answers `search`/`get` like BpsConfig.
 
     `labels` are the job labels (and the final job's) of the workflow: their per-label
     settings are resolved here. `submit_path` overrides the config's `submitPath`.
+    `job_facts` answers for a label what its jobs say where the config is silent.
     """
-    path = submit_path if submit_path is not None else _search(config, "submitPath")
+    path = submit_path
+    if path is None:
+        path = check_path_key(config, "submitPath", {}, required=False)
+    labels = tuple(dict.fromkeys(labels))
+    per_label = {label: _label_options(config, label, job_facts) for label in labels}
+    payload = _payload_options(config)
+    staging = _staging_end_point(config, job_facts, payload.run_temp_space_set)
+    warnings = config_warnings(config, labels)  # after the checks: an error is not also a warning
+    for text in warnings:
+        _LOG.warning("warning: config: %s", text)
     return Options(
         max_jobs_per_task=_positive_int(
             "maxJobsPerTask", _search(config, "maxJobsPerTask", DEFAULT_MAX_JOBS_PER_TASK)
@@ -186,7 +322,10 @@ def resolve_options(config: Any, labels: Iterable[str] = (), *, submit_path: str
         max_tasks=_positive_int(MAX_TASKS_KEY, _search(config, MAX_TASKS_KEY, MAX_TASKS)),
         placeholder_params=_name_list(config, "placeholderParams", DEFAULT_PLACEHOLDER_PARAMS),
         max_name_length=_max_name_length(),
-        payload=_payload_options(config),
-        labels={label: _label_options(config, label) for label in dict.fromkeys(labels)},
+        payload=payload,
+        labels=per_label,
         submit_path=str(path) if path else None,
+        file_distribution_end_point=staging,
+        config_warnings=warnings,
+        generic_runner=uses_generic_runner(config),
     )

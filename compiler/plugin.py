@@ -52,7 +52,7 @@ class WmsError(click.ClickException, RuntimeError):
     """
 
 
-DEFAULTS_RESOURCE = "resource://compiler/data/bps_panda.yaml"
+DEFAULTS_RESOURCE = "resource://compiler/data/plugin_defaults.yaml"
 
 
 class PandaCompileWorkflow(_WorkflowBase):
@@ -122,14 +122,15 @@ class PanDAService(_ServiceBase):
 
     @property
     def defaults(self) -> Any:
-        """Service default settings: the bundled `bps_panda.yaml` (a `lsst.daf.butler.Config`
-        when lsst-daf-butler is installed, else our own config object)."""
+        """Service default settings: the reference's `bps_panda.yaml` values and the generic
+        runner (compiler/data/plugin_defaults.yaml; a `lsst.daf.butler.Config` when
+        lsst-daf-butler is installed, else our own config object)."""
         try:
             from lsst.daf.butler import Config
         except ImportError:
-            from .config import bundled_defaults
+            from .config import plugin_defaults
 
-            return bundled_defaults()
+            return plugin_defaults()
         return Config(self.defaults_uri)
 
     @property

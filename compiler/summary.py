@@ -31,6 +31,8 @@ def summarize(wf: Workflow, timings: dict[str, float] | None = None) -> str:
         lines.append(
             f"  final task {wf.final_task.name}: released after {len(wf.release_after)} sink task(s)"
         )
+    if wf.options.generic_runner:
+        lines.append("  no site config: generic runner (the decoder runs directly, no container)")
     if timings:
         total = sum(timings.values())
         parts = [f"{name} {sec:.3f}s" for name, sec in timings.items()]

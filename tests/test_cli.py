@@ -70,7 +70,9 @@ def test_bad_input_one_line_nonzero_no_outdir(tmp_path: Path) -> None:
 
 def test_compile_error_names_pass_and_job(tmp_path: Path) -> None:
     config = tmp_path / "no_runner.yaml"
-    config.write_text("computeSite: X\nfileDistributionEndPoint: file:///d/\nfinalJob: {}\n")
+    config.write_text(
+        "computeSite: X\nfileDistributionEndPoint: file:///d/\nfinalJob: {}\nrunnerCommand: ''\n"
+    )
     out = tmp_path / "out"
     result = run(PICKLE, "--config", config, "-o", out)
     assert result.exit_code == 1

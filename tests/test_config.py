@@ -168,7 +168,7 @@ def test_matches_bpsconfig_accessors(bps_config_class: Any, name: str) -> None:
 
 
 def test_bundled_defaults_match_bpsconfig(bps_config_class: Any) -> None:
-    reference, ours = bps_config_class(str(BUNDLED)), bundled_defaults()
+    reference, ours = bps_config_class(str(BUNDLED)), load_config(BUNDLED)
     assert ours.to_dict() == reference.toDict()
     assert _search_differences(reference, ours) == []
     assert _accessor_differences(reference, ours) == []
@@ -362,18 +362,40 @@ def test_uri_loading(tmp_path: Path) -> None:
         assert config["vo"] == "from_include" and config["computeSite"] == "S"
 
 
+def _subset_differences(ours: Any, theirs: Any, where: str = "") -> list[str]:
+    if isinstance(ours, dict):
+        if not isinstance(theirs, dict):
+            return [f"{where}: a section here, {theirs!r} in ctrl_bps"]
+        return [d for k, v in ours.items() for d in _subset_differences(v, theirs.get(k), f"{where}.{k}")]
+    return [] if ours == theirs else [f"{where}: {ours!r} here, {theirs!r} in ctrl_bps"]
+
+
+def test_shipped_bps_defaults_are_ctrl_bps_values() -> None:
+    """compiler/data/bps_defaults.yaml holds ctrl_bps's own values for the keys it has."""
+    bps_config = pytest.importorskip("lsst.ctrl.bps.bps_config")
+    ours = load_config(BUNDLED.parent / "bps_defaults.yaml").to_dict()
+    for section in SEARCH_ORDER:
+        ours.pop(section, None) if ours.get(section) == {} else None
+    assert _subset_differences(ours, bps_config.BPS_DEFAULTS) == []
+
+
 def test_bundled_defaults() -> None:
     defaults = bundled_defaults()
     assert defaults is bundled_defaults() and as_config(None) is defaults
-    assert Path(defaults.path or "").name == "bps_panda.yaml"
+    names = [Path(p).name for p in defaults.paths]
+    assert names == ["bps_defaults.yaml", "bps_panda.yaml", "generic_site.yaml"]
     assert defaults["wmsServiceClass"] == "lsst.ctrl.bps.panda.PanDAService"
     assert defaults["placeholderParams"] == ["qgraphNodeId", "qgraphId"]
     assert defaults["maxJobsPerTask"] == 10000
     assert defaults["prodSourceLabel"] == "managed" and defaults["priority"] == 500
     runner = defaults.search("runnerCommand", RUNNER_OPT)[1]
-    assert runner.startswith("logDir=; mkdir -p ${logDir};") and runner.endswith("exit $retStat\n")
+    # the generic runner: a log folder in the job's folder, the stock decoder run directly
+    assert runner.startswith("logDir=${PWD}/panda_logs; mkdir -p ${logDir};")
+    assert runner.endswith("exit $retStat\n")
+    assert "/cmd_line_decoder.py _cmd_line_; retStat=$?" in runner
     assert "export RUBIN_ES_MAP_FILE=orderIdMapFilename;" in defaults.search("payloadCommand", RUNNER_OPT)[1]
-    assert "computeSite" not in defaults and "fileDistributionEndPoint" not in defaults
+    assert "computeSite" not in defaults and defaults["fileDistributionEndPoint"] == ""
+    assert defaults.search("finalJob")[1]["requestMemory"] == 32768  # ctrl_bps's section
 
 
 def test_as_config(tmp_path: Path) -> None:

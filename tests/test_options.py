@@ -34,7 +34,10 @@ def test_event_service_implies_job_name_map():
         ({"maxJobsPerTask": "many"}, "config key 'maxJobsPerTask' must be a positive integer"),
         ({"enableEventService": "isr:x"}, "config key 'enableEventService': 'isr:x' is not"),
         ({"placeholderParams": [1]}, "config key 'placeholderParams' must be a list of names"),
-        ({"computeSite": ""}, "config key 'computeSite' is required (for label 'isr')"),
+        (
+            {"computeSite": ""},
+            "config key 'computeSite' is required (for label 'isr'; its jobs have no compute_site)",
+        ),
     ],
 )
 def test_bad_values_name_the_key(extra, message):

@@ -49,11 +49,13 @@ def test_bps_prepare_driver_writes_our_outdir(tmp_path: Path, workflows: Any) ->
 
 def test_service_defaults_are_the_bundled_config() -> None:
     service = PanDAService({})
-    assert str(service.defaults_uri).endswith("data/bps_panda.yaml")
+    assert str(service.defaults_uri).endswith("data/plugin_defaults.yaml")
     assert service.defaults_uri.exists()
-    defaults = service.defaults
+    defaults = service.defaults  # bps_panda.yaml's values, then the generic runner
     assert defaults["maxJobsPerTask"] == 10000
     assert "_cmd_line_" in defaults["payloadCommand"]
+    assert "/cmd_line_decoder.py _cmd_line_;" in defaults["jobContainer"]
+    assert defaults["jobLogDir"] == "${PWD}/panda_logs"
 
 
 def test_is_a_bps_service_when_bps_is_installed() -> None:

@@ -117,6 +117,8 @@ def summary_context(wf: Workflow, input_digest: str, maps: list[dict[str, Any]])
         else None,
         "files": [{"key": cell(k), "path": cell(v)} for k, v in wf.files_to_pre_stage],
         "maps": [{"kind": m["kind"], "file": cell(m["file"]), "entries": m["entries"]} for m in maps],
+        "generic_runner": wf.options.generic_runner,
+        "warnings": [cell(text) for text in wf.options.config_warnings],
     }
 
 

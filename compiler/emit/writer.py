@@ -104,6 +104,7 @@ def workflow_document(
         "release_after": list(wf.release_after),
         "files_to_pre_stage": dict(wf.files_to_pre_stage),
         "staged_files": record_staged(dict(wf.files_to_pre_stage), _written_maps(wf)),
+        "file_distribution_end_point": wf.options.file_distribution_end_point,
         "jobs_schema": schema_id(JOBS_ENTRY_SCHEMA),
         "maps": maps or [],
         "summary_file": SUMMARY_FILE,

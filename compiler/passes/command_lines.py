@@ -68,6 +68,12 @@ class CommandLines:
                 end_point = distribution_end_point(wf, task.label)
             except EmbedError as exc:
                 raise TaskProblem(str(exc)) from None
+            staging = wf.options.file_distribution_end_point
+            if staging is not None and end_point != staging:
+                raise TaskProblem(
+                    f"its fileDistributionEndPoint {end_point!r} is not where submit stages the files"
+                    f" ({staging!r}, the config's top-level value): the decoder would not find them"
+                )
             executable = wrap_for_decoder(runner, command, end_point, task.files, task.direct_io)
             return dataclasses.replace(task, command_line=command, executable=executable)
 

@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,15 @@ def file_distribution_uri(config: Any) -> str:
     return end_point if _HAS_SCHEME.match(end_point) else "file://" + end_point
 
 
+def staging_uri(doc: Mapping[str, Any], config: Any) -> str:
+    """Where to stage: the end point the compile put into every decoder (workflow.json), else
+    the config's (folders compiled before the end point was recorded)."""
+    recorded = doc.get("file_distribution_end_point")
+    if isinstance(recorded, str) and recorded:
+        return recorded if _HAS_SCHEME.match(recorded) else "file://" + recorded
+    return file_distribution_uri(_as_config(config))
+
+
 def _positive_int(explicit: int | None, config: Any, key: str, default: int) -> int:
     """An integer setting: the caller's, else the config's ``key``, else ``default``."""
     value = explicit if explicit is not None else _setting(config, key)
@@ -271,7 +280,7 @@ def submit_plan(outdir: str | os.PathLike[str], config: Any = None) -> dict[str,
     verify_outdir(folder)
     doc = load_workflow_document(folder)
     files = dict(doc.get("files_to_pre_stage") or {})
-    dest = file_distribution_uri(_as_config(config)) if files else ""
+    dest = staging_uri(doc, config) if files else ""
     staged = doc.get("staged_files") or {}
     return {
         "workflow": doc["name"],
@@ -318,7 +327,7 @@ def submit_outdir(
         key = submission_key(folder)
         cfg = _as_config(config)
         files = dict(doc.get("files_to_pre_stage") or {})
-        dest = file_distribution_uri(cfg) if files else ""
+        dest = staging_uri(doc, cfg) if files else ""
         length = _positive_int(max_request_length, cfg, "maxRequestLength", DEFAULT_MAX_REQUEST_LENGTH)
         workers = _positive_int(max_copy_workers, cfg, "maxCopyWorkers", DEFAULT_MAX_COPY_WORKERS)
         workflow = build_idds_workflow(folder)

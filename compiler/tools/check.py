@@ -44,6 +44,7 @@ from ..emit.validate import (
     task_params_problems,
 )
 from ..safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
+from .payload_check import payload_problems
 
 PSEUDO_FILE = "pseudo_file"  # iDDS's pfnList when a task has no entries
 
@@ -356,6 +357,7 @@ def check_outdir(outdir: str | os.PathLike[str]) -> list[Problem]:
     checker = _Checker(folder, doc)
     checker.check_workflow()
     checker.problems += staged_problems(doc)
+    checker.problems += payload_problems(doc)
     checker.check_unlisted()
     for i, task in enumerate(doc["tasks"]):
         if i in checker.bad_files:

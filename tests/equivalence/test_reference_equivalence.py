@@ -186,7 +186,7 @@ def test_sections_per_label_site_and_cluster(tmp_path: Path, reference: Any, wor
         "cluster:\n"
         "  characterizeImage: {computeSite: OTHER_SITE}\n"
         "site:\n"
-        "  OTHER_SITE: {prodSourceLabel: test, fileDistributionEndPoint: 'file:///other/{uniqProcName}/'}\n"
+        "  OTHER_SITE: {prodSourceLabel: test}\n"
         "finalJob: {processingType: merge_it}\n"
     )
     (tmp_path / "sub").mkdir()

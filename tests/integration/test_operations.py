@@ -567,6 +567,12 @@ def test_local_problems_are_found_before_any_call(example: Example, outdir, tmp_
     assert info.value.request_id == 17
     (outdir / ops.SUBMISSION_FILE).unlink()
     no_end_point = {k: v for k, v in example.config.items() if not k.startswith("fileDistribution")}
+    # the end point the compile put into every decoder is recorded: the config need not repeat it
+    with pytest.raises(RuntimeServiceError, match="no iDDS service configured"):
+        ops.submit_outdir(outdir, no_end_point)
+    doc = json.loads((outdir / "workflow.json").read_text())
+    del doc["file_distribution_end_point"]  # a folder compiled before it was recorded
+    (outdir / "workflow.json").write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="fileDistributionEndPoint"):
         ops.submit_outdir(outdir, no_end_point)
     with pytest.raises(ConfigError, match="maxRequestLength"):
