@@ -185,6 +185,81 @@ def diff_command(old: str, new: str, examples: int) -> None:
     sys.exit(1 if differences else 0)
 
 
+@main.command("run")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+@click.option("--workers", "-j", default=1, show_default=True, type=click.IntRange(1), help="Jobs at once.")
+@click.option("--log", "log", default=None, type=click.Path(dir_okay=False), help="JSON-lines log.")
+@click.option("--scratch", default=None, type=click.Path(file_okay=False), help="Folder for job folders.")
+@click.option("--keep-going", is_flag=True, help="After a failure, still run what does not depend on it.")
+@click.option("--job-timeout", default=None, type=click.FloatRange(0, min_open=True), help="Seconds per job.")
+@click.option("--labels", default="", help="Comma-separated labels to run (with what they need).")
+@click.option("--tasks", default="", help="Comma-separated tasks to run (with what they need).")
+@click.option("--max-jobs", default=None, type=click.IntRange(1), help="At most N jobs per task.")
+@click.option("--as-pilot", is_flag=True, help="Run the whole executable, not the decoded payload.")
+@click.option("--dry-run", is_flag=True, help="Print the commands in run order; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: one JSON object per job.")
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: stderr is a tty).")
+def run_command(outdir: str, **flags: Any) -> None:
+    """Run OUTDIR's jobs here, in dependency order, as PanDA would (exit 0: all succeeded)."""
+    import os
+
+    from .tools.run import Selection, planned, write_dry_run
+
+    if flags["as_json"] and not flags["dry_run"]:
+        raise click.BadParameter("--json goes with --dry-run (a run's log is JSON lines: --log)")
+    split = [[n for n in flags[k].split(",") if n] for k in ("labels", "tasks")]
+    selection = Selection(split[0], split[1], flags["max_jobs"], flags["as_pilot"])
+    try:
+        plan, order, commands = planned(outdir, selection, os.environ)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    if flags["dry_run"]:
+        write_dry_run(plan, order, commands, sys.stdout, flags["as_json"])
+        return
+    from .tools.scheduler import run_and_report
+
+    try:
+        status = run_and_report(plan, order, commands, flags)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:  # while staging, before any job started
+        click.echo("interrupted before any job started", err=True)
+        sys.exit(130)
+    sys.exit(status)
+
+
+@main.command("graph")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="FILE .dot, .svg, .png.")
+def graph_command(outdir: str, output: str) -> None:
+    """Draw OUTDIR's task graph (format from the extension; .svg/.png need Graphviz)."""
+    from .tools.graph import write_graph
+    from .tools.plan import load_plan
+
+    try:
+        write_graph(load_plan(outdir).doc, output)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {output}")
+
+
+@main.command("view")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The HTML page.")
+def view_command(outdir: str, output: str) -> None:
+    """Write one self-contained HTML page describing OUTDIR (no network references)."""
+    import os
+
+    from .tools.plan import load_plan
+    from .tools.view import write_view
+
+    try:
+        write_view(load_plan(outdir), output, os.environ)
+    except CompileError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {output}")
+
+
 @main.command("passes")
 def passes_command() -> None:
     """List the compiler passes in the order they run."""
