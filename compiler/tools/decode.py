@@ -88,8 +88,8 @@ def _words_after(text: str, start: int, count: int) -> list[str]:
     return words
 
 
-def find_decoder_call(executable: str) -> DecoderCall:
-    """The decoder's arguments in a task's executable; `DecodeError` if absent or unclear."""
+def decoder_head(executable: str) -> tuple[str, list[str]]:
+    """The hex command and the (up to 3) words after ``${IN/L}``; `DecodeError` if absent."""
     matches = list(_HEX_BEFORE.finditer(executable))
     if not matches:
         raise DecodeError("the executable has no '<hex> ${IN/L}' decoder arguments (no _cmd_line_?)")
@@ -98,7 +98,12 @@ def find_decoder_call(executable: str) -> DecoderCall:
     match = matches[0]
     if match.start(1) > 0 and executable[match.start(1) - 1] not in _BLANK:
         raise DecodeError(f"the word before {PSEUDO_INPUT} is not a hex-encoded command")
-    words = _words_after(executable, match.end(), 3)
+    return match.group(1), _words_after(executable, match.end(), 3)
+
+
+def find_decoder_call(executable: str) -> DecoderCall:
+    """The decoder's arguments in a task's executable; `DecodeError` if absent or unclear."""
+    hex_command, words = decoder_head(executable)
     if len(words) < 3:
         raise DecodeError(
             f"the decoder gets {2 + len(words)} arguments, not 5 (hex, {PSEUDO_INPUT}, end point, "
@@ -108,7 +113,7 @@ def find_decoder_call(executable: str) -> DecoderCall:
         special = sorted(set(word) & _SHELL_SPECIAL)
         if special:
             raise DecodeError(f"decoder argument {word[:80]!r} uses shell syntax ({''.join(special)!r})")
-    return DecoderCall(match.group(1), words[0], words[1], words[2])
+    return DecoderCall(hex_command, words[0], words[1], words[2])
 
 
 def replace_tags(command: str, tag: str, values: Mapping[str, str], what: str) -> str:

@@ -11,31 +11,31 @@ decoder finds them.
 from __future__ import annotations
 
 import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..config_gaps import empty_path_segment
 from ..emit.validate import Problem
-
-# What `_cmd_line_` became (compiler.cmdline.wrap_for_decoder): hex, the pilot's input
-# placeholder, the end point.
-DECODER_ARGUMENTS = re.compile(r"(?:^|\s)([0-9A-Fa-f]*) \$\{IN/L\} (\S*)")
+from .decode import DecodeError, decoder_head
 
 
-def decoded_command(executable: str) -> tuple[str, str] | None:
-    """(command line, end point) of an executable, or None if it carries no payload.
+def decoded_command(executable: str) -> tuple[str, str]:
+    """(command line, end point) of an executable, as the stock decoder would read them.
 
-    Raises ValueError when the hex is there but is not a UTF-8 command line.
+    Only what `check` promises: whether the job runs its payload, and from where. The
+    full argument list is `decode.find_decoder_call`'s (`run` needs all of it).
+
+    Raises `DecodeError` when the decoder's arguments are missing or unclear, ValueError
+    when the hex is there but is not a UTF-8 command line.
     """
-    match = DECODER_ARGUMENTS.search(executable)
-    if match is None or not match.group(1):
-        return None
+    hex_command, words = decoder_head(executable)
+    if not hex_command:
+        raise DecodeError("the decoder gets an empty hex command")
     try:
-        command = binascii.unhexlify(match.group(1)).decode("utf-8")
+        command = binascii.unhexlify(hex_command).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"its payload does not decode: {exc}") from None
-    return command, match.group(2)
+    return command, words[0] if words else ""
 
 
 def payload_problems(doc: Mapping[str, Any]) -> list[Problem]:
@@ -67,12 +67,11 @@ def _executable_problem(executable: Any, staging: Any) -> str | None:
     if not isinstance(executable, str):
         return "missing: the job would run nothing"
     try:
-        found = decoded_command(executable)
+        _, end_point = decoded_command(executable)
+    except DecodeError as exc:
+        return f"carries no usable decoder payload, the job would run nothing: {exc}"
     except ValueError as exc:
         return str(exc)
-    if found is None:
-        return "carries no decoder payload (<hex> ${IN/L} <end point>): the job would run nothing"
-    _, end_point = found
     if not end_point:
         return "the decoder's end point is empty"
     if empty_path_segment(end_point):

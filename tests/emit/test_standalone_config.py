@@ -147,7 +147,7 @@ def test_check_finds_executables_that_run_nothing(example_outdir: Path, tmp_path
         return exe[:start] + exe[exe.index(" ", exe.index("${IN/L}") + 8) :]
 
     problems = _doctored(example_outdir, tmp_path / "a", strip_payload)
-    assert len(problems) == 1 and "carries no decoder payload" in problems[0]
+    assert len(problems) == 1 and "carries no usable decoder payload" in problems[0]
 
 
 def test_check_finds_bad_hex_and_moved_end_points(example_outdir: Path, tmp_path: Path) -> None:

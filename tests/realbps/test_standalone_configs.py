@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,8 @@ import pytest
 
 from compiler.load import load_generic_workflow
 from compiler.tools.check import check_outdir
-from compiler.tools.payload_check import decoded_command
 from tests.emit.conftest import run_cli
 from tests.realbps.conftest import RealCase
-from tests.realbps.make_case import job_environment
 
 _DECODER = re.compile(r"cmd_line_decoder\.py ([0-9a-f]+) \$\{IN/L\} (\S+)")
 
@@ -120,48 +116,3 @@ def real_case_jobs(case: RealCase) -> list[Any]:
     jobs = [gw.get_job(name) for name in gw]
     final = gw.get_final()
     return [*jobs, final] if final is not None else jobs
-
-
-def test_generic_payload_runs_every_job(
-    compiled: dict[str, Path], real_case: RealCase, tmp_path: Path
-) -> None:
-    """With no config, every job runs as a pilot would run it and the outputs reach the butler.
-
-    Files are staged as submit stages them; each job's executable runs with `${IN/L}`
-    replaced by its pseudo-input, tasks in their (topological) order.
-    """
-    folder = compiled["none"]
-    doc = json.loads((folder / "workflow.json").read_text())
-    stage = Path(doc["file_distribution_end_point"].removeprefix("file://"))
-    stage.mkdir(parents=True, exist_ok=True)
-    for source in doc["files_to_pre_stage"].values():
-        shutil.copy(source, stage)
-    env = job_environment(real_case.root)
-    ran = 0
-    for task in doc["tasks"]:
-        executable = task["work"]["executable"]
-        for n, line in enumerate((folder / task["jobs_file"]).read_text().splitlines()):
-            name = json.loads(line)["name"]
-            assert decoded_command(executable) is not None
-            scratch = tmp_path / task["name"] / str(n)
-            scratch.mkdir(parents=True)
-            done = subprocess.run(
-                ["bash", "-c", executable.replace("${IN/L}", name)],
-                cwd=scratch,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            assert done.returncode == 0, f"{task['name']} {name}: {done.stderr[-2000:]}"
-            ran += 1
-    assert ran == doc["job_count"] == len(real_case_jobs(real_case))
-    query = subprocess.run(
-        ["butler", "query-datasets", str(real_case.repo), "pc_forced", "--collections", "u/tester/realbps"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert len([line for line in query.stdout.splitlines() if line.startswith("pc_forced ")]) == 4
