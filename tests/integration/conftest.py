@@ -88,3 +88,17 @@ def bps_report_to_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``integration`` marker (``-m "not integration"`` skips the server tests)."""
     config.addinivalue_line("markers", "integration: needs a real iDDS server on 127.0.0.1 (own venv)")
+
+
+@pytest.fixture
+def cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A stand-in PanDA cache on 127.0.0.1, named by PANDA_URL_SSL and PANDACACHE_URL."""
+    import pandaclient.Client
+    from cache_stand_in import StandInCache
+
+    for name in ("baseURLSSL", "server_base_path_ssl"):  # the upload sets them: restored afterwards
+        monkeypatch.setattr(pandaclient.Client, name, getattr(pandaclient.Client, name))
+    with StandInCache() as server:
+        monkeypatch.setenv("PANDA_URL_SSL", server.url)
+        monkeypatch.setenv("PANDACACHE_URL", server.url)
+        yield server

@@ -26,18 +26,6 @@ FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.
 
 
 @pytest.fixture
-def cache(monkeypatch: pytest.MonkeyPatch):
-    import pandaclient.Client
-
-    for name in ("baseURLSSL", "server_base_path_ssl"):  # the upload sets them: restored afterwards
-        monkeypatch.setattr(pandaclient.Client, name, getattr(pandaclient.Client, name))
-    with StandInCache() as server:
-        monkeypatch.setenv("PANDA_URL_SSL", server.url)
-        monkeypatch.setenv("PANDACACHE_URL", server.url)
-        yield server
-
-
-@pytest.fixture
 def custom_outdir(tmp_path: Path, reference: Any) -> tuple[Path, Any]:
     gw, config = custom_workflow(custom_config(tmp_path))
     outdir = tmp_path / f"custom-{tmp_path.name}"

@@ -30,18 +30,6 @@ pytestmark = pytest.mark.integration
 FAST = runtime.RetryPolicy(attempts=3, first_delay=0.2, max_delay=1.0, budget=3.0, call_timeout=10.0)
 
 
-@pytest.fixture
-def cache(monkeypatch: pytest.MonkeyPatch):
-    import pandaclient.Client
-
-    for name in ("baseURLSSL", "server_base_path_ssl"):  # the upload sets them: restored afterwards
-        monkeypatch.setattr(pandaclient.Client, name, getattr(pandaclient.Client, name))
-    with StandInCache() as server:
-        monkeypatch.setenv("PANDA_URL_SSL", server.url)
-        monkeypatch.setenv("PANDACACHE_URL", server.url)
-        yield server
-
-
 def client(server: IddsServer) -> runtime.IddsClient:
     return runtime.client_from_config(None, url=server.url, headers=server.headers, policy=FAST)
 

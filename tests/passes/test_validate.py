@@ -58,4 +58,3 @@ def test_command_params_follow_reference_pattern():
     # `${ENV}` is not a parameter; `{a}{b}` only finds `a` (the pattern needs a char before `{`).
     assert command_params("/bin/x ${HOME} {a} -x{b}") == ("a", "b")
     assert command_params("/bin/x {a}{b}") == ("a",)
-
