@@ -36,6 +36,7 @@ from ..ir import Task, Workflow
 from ..passes.payload_common import QNODE_MAP_FILE
 from ..safepath import checked_name, child
 from .atomic import atomic_outdir
+from .parallel import write_tasks
 from .provenance import dag_digest, header, schema_id
 from .staged import record_staged
 from .summary import SUMMARY_FILE, SUMMARY_TEMPLATE, provenance_line, render_summary, summary_context
@@ -306,11 +307,14 @@ def write_documents(
     (folder / "jobs").mkdir()
     (folder / "tasks").mkdir()
     jobs_writer = _JobsWriter(wf)
-    files: dict[str, TaskFiles] = {}
-    for task in wf.all_tasks():
+
+    def write_task(task: Task) -> TaskFiles:
         relative = jobs_file(task)
         jobs_sha = jobs_writer.write_task(task, Path(child(folder, relative)), relative)
-        files[task.name] = TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
+        return TaskFiles(jobs_sha, write_task_file(wf, task, folder, env, digest))
+
+    tasks = wf.all_tasks()
+    files = {task.name: found for task, found in zip(tasks, write_tasks(tasks, write_task), strict=True)}
     maps = write_maps(wf, folder)
     document = workflow_document(wf, digest, files, maps)
     _raise_on(document_problems(WORKFLOW_SCHEMA, document, "workflow.json"))
