@@ -6,12 +6,13 @@ ctrl_bps class names onto these classes.  They offer the part of the real API th
 compiler's ingest uses, with the same semantics and the same orders, so ingest code works on a
 real `lsst.ctrl.bps.GenericWorkflow` and on these alike.
 
-Why they are shaped like this: a workflow has 10^5-10^6 jobs, so restoring one must not run
-Python code.  The record classes (job, file, executable, noop job) use ``__slots__`` named
-like the real fields and have neither ``__setstate__`` nor ``__getattr__``: the C unpickler
-then looks for ``__setstate__`` in vain (cheaply) and stores the pickled
-``(None, {slot: value})`` state itself.  The loader restores onto fresh per-load subclasses
-and only afterwards gives them `_Record._field_default` as ``__getattr__``: that hook answers
+Why they are shaped like this: a workflow has 10^5-10^6 jobs, so restoring one must run
+next to no Python code.  The record classes (job, file, executable, noop job) use
+``__slots__`` named like the real fields and have neither ``__setstate__`` nor
+``__getattr__``.  The loader restores onto fresh per-load subclasses whose
+``__setstate__`` (`compiler.load.unpickler._fast_setstate`) stores the pickled
+``(None, {slot: value})`` state in C and frees it, and only afterwards gives them
+`_Record._field_default` as ``__getattr__``: that hook answers
 the real class's default (from `compiler.load.layouts`) for a field a pickle left unset,
 without slowing the load (a ``__getattr__`` present during the load would run for every
 object, when the unpickler looks up ``__setstate__``).
