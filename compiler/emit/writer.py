@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
@@ -52,6 +54,8 @@ from .validate import (
     map_schema_id,
 )
 
+# Strings JSON writes as they are between quotes (printable ASCII but '"' and '\\').
+_PLAIN_JSON = re.compile(r'[ !#-\[\]-~]*')
 SAMPLE_LINES = 2  # per jobs file: the first lines (and the last) go through the validator
 TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"  # BPS config key naming a site's templates folder
 
@@ -182,9 +186,17 @@ class _JobsWriter:
         assert wf.pseudo_inputs is not None and wf.tasks is not None and wf.graph is not None
         self.wf = wf
         self._check_values(wf)
-        # json.dumps(str) is this C function behind two Python calls: 0.045 s against 0.065 s
-        # per 10^5 names, same text.
-        self.names = list(map(encode_basestring_ascii, wf.entry_names_or_pseudo()))
+        names = wf.entry_names_or_pseudo()
+        if all(map(_PLAIN_JSON.fullmatch, names)):
+            # The usual case: no name needs escaping, so quoting is all JSON asks, and the
+            # raw names are used as they are (no second copy of 10^5-10^6 strings).
+            self.names: Sequence[str] = names
+            self.quote = '"'
+        else:
+            # json.dumps(str) is this C function behind two Python calls: 0.045 s against
+            # 0.065 s per 10^5 names, same text.
+            self.names = list(map(encode_basestring_ascii, names))
+            self.quote = ""
         self.task_names = [encode_basestring_ascii(t.name) for t in wf.tasks]
 
     @staticmethod
@@ -219,15 +231,15 @@ class _JobsWriter:
     def _write_lines(self, task: Task, out: IO[bytes], digest: Any, relative: str) -> None:
         wf = self.wf
         assert wf.graph is not None and wf.task_of is not None and wf.order_ids is not None
-        names, task_names, task_of = self.names, self.task_names, wf.task_of
+        names, task_names, task_of, q = self.names, self.task_names, wf.task_of, self.quote
         parents, order_ids = wf.graph.parents, wf.order_ids
         lines: list[str] = []
         line = ""
         for count, j in enumerate(task.jobs, start=1):
             deps = ", ".join(
-                f'{{"task": {task_names[task_of[p]]}, "inputname": {names[p]}}}' for p in parents[j]
+                f'{{"task": {task_names[task_of[p]]}, "inputname": {q}{names[p]}{q}}}' for p in parents[j]
             )
-            line = f'{{"name": {names[j]}, "order_id": {order_ids[j]}, "dependencies": [{deps}]}}\n'
+            line = f'{{"name": {q}{names[j]}{q}, "order_id": {order_ids[j]}, "dependencies": [{deps}]}}\n'
             lines.append(line)
             if count == SAMPLE_LINES:
                 self._validate_sample(lines[:SAMPLE_LINES], relative, 1)
