@@ -115,7 +115,23 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "compiler"]
 
 
-def run_ours(pickle_path: str, workdir: str, config: str, repeat: int, tag: str = "ours") -> dict[str, Any]:
+def ours_env(repo: str | None) -> dict[str, str] | None:
+    """Environment for our children: `repo` first on PYTHONPATH (to time another checkout)."""
+    if not repo:
+        return None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.abspath(repo), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_ours(
+    pickle_path: str,
+    workdir: str,
+    config: str,
+    repeat: int,
+    tag: str = "ours",
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Our whole CLI in a fresh process, `repeat` times; the median run by wall time."""
     outdir = os.path.join(workdir, tag)
     runs = []
@@ -123,7 +139,7 @@ def run_ours(pickle_path: str, workdir: str, config: str, repeat: int, tag: str 
         shutil.rmtree(outdir, ignore_errors=True)
         log = os.path.join(workdir, f"{tag}-{number}.log")
         cmd = [*_cli(), "compile", pickle_path, "-o", outdir, "--config", config, "--timings"]
-        run = timed_process(cmd, log)
+        run = timed_process(cmd, log, env)
         run["phases"] = _phases(log) if run["rc"] == 0 else {}
         runs.append(run)
     runs.sort(key=lambda r: r["wall"])
@@ -133,9 +149,9 @@ def run_ours(pickle_path: str, workdir: str, config: str, repeat: int, tag: str 
     return chosen
 
 
-def run_check(outdir: str, workdir: str) -> dict[str, Any]:
+def run_check(outdir: str, workdir: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """``panda-compile check OUTDIR`` in a fresh process."""
-    return timed_process([*_cli(), "check", outdir], os.path.join(workdir, "check.log"))
+    return timed_process([*_cli(), "check", outdir], os.path.join(workdir, "check.log"), env)
 
 
 def run_reference(pickle_path: str, workdir: str, config: str) -> dict[str, Any]:
@@ -228,13 +244,14 @@ def bench_size(n_jobs: int, args: argparse.Namespace, tasks_case: bool) -> dict[
     workdir = os.path.join(args.cache_dir, f"run_{n_jobs}")
     os.makedirs(workdir, exist_ok=True)
     row: dict[str, Any] = {"n": n_jobs, "meta": meta, "pickle": pickle_path}
-    row["ours"] = ours = run_ours(pickle_path, workdir, args.config, args.repeat)
-    row["check"] = run_check(ours["outdir"], workdir) if ours["rc"] == 0 else None
+    env = ours_env(args.repo)
+    row["ours"] = ours = run_ours(pickle_path, workdir, args.config, args.repeat, env=env)
+    row["check"] = run_check(ours["outdir"], workdir, env) if ours["rc"] == 0 else None
     skip = args.skip_reference or (args.reference_max and n_jobs > args.reference_max)
     row["reference"] = None if skip else run_reference(pickle_path, workdir, args.config)
     if tasks_case:
         small = tasks_case_config(workdir, args.config)
-        row["tasks_case"] = run_ours(pickle_path, workdir, small, args.repeat, tag="ours-small-tasks")
+        row["tasks_case"] = run_ours(pickle_path, workdir, small, args.repeat, "ours-small-tasks", env)
     return row
 
 
@@ -362,6 +379,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"at the first size, also maxJobsPerTask: {TASKS_CASE_MAX_JOBS}",
     )
+    parser.add_argument("--repo", help="time the compiler of this checkout instead (PYTHONPATH)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE, help="pickles, outputs, logs")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="submit YAML for both sides")
