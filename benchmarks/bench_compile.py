@@ -86,7 +86,10 @@ def timed_process(cmd: list[str], log_path: str, env: dict[str, str] | None = No
     """
     t0 = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # cwd: ``python -m`` puts the current folder first on sys.path, which must not
+        # decide which checkout's compiler runs.
+        where = os.path.dirname(log_path)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=where)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -115,10 +118,8 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "compiler"]
 
 
-def ours_env(repo: str | None) -> dict[str, str] | None:
-    """Environment for our children: `repo` first on PYTHONPATH (to time another checkout)."""
-    if not repo:
-        return None
+def ours_env(repo: str) -> dict[str, str]:
+    """Environment for our children: `repo` (this checkout or another one) first on PYTHONPATH."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.abspath(repo), env.get("PYTHONPATH")) if p)
     return env
@@ -244,7 +245,7 @@ def bench_size(n_jobs: int, args: argparse.Namespace, tasks_case: bool) -> dict[
     workdir = os.path.join(args.cache_dir, f"run_{n_jobs}")
     os.makedirs(workdir, exist_ok=True)
     row: dict[str, Any] = {"n": n_jobs, "meta": meta, "pickle": pickle_path}
-    env = ours_env(args.repo)
+    env = ours_env(args.repo or REPO)
     row["ours"] = ours = run_ours(pickle_path, workdir, args.config, args.repeat, env=env)
     row["check"] = run_check(ours["outdir"], workdir, env) if ours["rc"] == 0 else None
     skip = args.skip_reference or (args.reference_max and n_jobs > args.reference_max)
@@ -383,7 +384,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE, help="pickles, outputs, logs")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="submit YAML for both sides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.config = os.path.abspath(args.config)
+    args.cache_dir = os.path.abspath(args.cache_dir)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     for number, n_jobs in enumerate(sizes):
         print(f"benchmarking {n_jobs} jobs ...", flush=True)
         rows.append(bench_size(n_jobs, args, tasks_case=args.tasks_case and number == 0))
+    probe = [sys.executable, "-c", "import compiler; print(compiler.__file__)"]
+    env = ours_env(args.repo or REPO)
+    where = subprocess.run(probe, env=env, cwd=args.cache_dir, capture_output=True, text=True).stdout.strip()
+    print(f"ours = {where or 'not importable'}")
     _print_report(rows, measure_imports())
     return 0
 
