@@ -42,6 +42,7 @@ __all__ = [
     "GenericWorkflowNoopJob",
     "NodeType",
     "PlainDiGraph",
+    "counter_mapping",
     "is_generic_workflow",
 ]
 
@@ -59,7 +60,8 @@ class NodeType(IntEnum):
 
 
 class FastCounter(collections.Counter):
-    """A `collections.Counter` filled by `dict.__init__`.
+    """A `collections.Counter` filled by `dict.__init__` (the loader itself now restores
+    Counters as plain dicts, see `counter_mapping`).
 
     Why: a pickled Counter is rebuilt by calling ``Counter(dict)``, whose ``__init__`` and
     ``update`` are Python code run once per job (``quanta_counts``); with ``dict.__init__``
@@ -68,6 +70,20 @@ class FastCounter(collections.Counter):
     """
 
     __init__ = dict.__init__  # type: ignore[assignment]
+
+
+def counter_mapping(mapping: Any = None, /) -> dict[Any, Any]:
+    """What the loader builds for a pickled `collections.Counter`: the pickled dict itself.
+
+    Why: a pickled Counter is ``Counter(dict)``, and the pickle's memo keeps that argument
+    dict alive anyway; building a Counter beside it costs one more dict per job
+    (``quanta_counts``: ~190 bytes, 190 MiB at 10^6 jobs) for a field the compiler never
+    reads. The same mapping comes back (equal to the Counter; only a missing key raises
+    KeyError instead of giving 0).
+    """
+    if type(mapping) is dict:
+        return mapping
+    return dict(mapping or {})
 
 
 def _single_layout(cls_name: str) -> Layout:

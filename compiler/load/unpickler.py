@@ -196,7 +196,7 @@ def _stand_in_table(records: dict[str, type]) -> dict[tuple[str, str], Any]:
     table[(_GW_MODULE, "GenericWorkflowGroup")] = _CHECKED_GROUP
     table[(_GW_MODULE, "GenericWorkflowNodeType")] = model.NodeType
     table[("networkx.classes.digraph", "DiGraph")] = model.PlainDiGraph
-    table[("collections", "Counter")] = model.FastCounter
+    table[("collections", "Counter")] = model.counter_mapping
     return table
 
 

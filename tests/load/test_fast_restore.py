@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -48,3 +50,13 @@ def test_the_hook_is_gone_after_the_load(tmp_path: Path) -> None:
     job = next(j for _, j in loaded.nodes(data="job") if type(j).__name__ == "GenericWorkflowJob")
     assert "__setstate__" not in type(job).__dict__
     assert pickle.loads(pickle.dumps(job)) == job
+
+
+def test_a_pickled_counter_comes_back_as_its_mapping(tmp_path: Path) -> None:
+
+    counts = collections.Counter({"isr": 3})
+    payload = pickle.dumps({"c": counts, "empty": collections.Counter()}, protocol=pickle.HIGHEST_PROTOCOL)
+    table = unpickler._stand_in_table(unpickler._per_load_records(checking=False))
+    loaded = unpickler._SafeUnpickler(io.BytesIO(payload), table, real=False).load()
+    assert loaded["c"] == counts and type(loaded["c"]) is dict
+    assert loaded["empty"] == {}
