@@ -55,7 +55,7 @@ from .validate import (
 )
 
 # Strings JSON writes as they are between quotes (printable ASCII but '"' and '\\').
-_PLAIN_JSON = re.compile(r'[ !#-\[\]-~]*')
+_PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")
 SAMPLE_LINES = 2  # per jobs file: the first lines (and the last) go through the validator
 TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"  # BPS config key naming a site's templates folder
 
