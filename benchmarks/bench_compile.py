@@ -294,7 +294,8 @@ def _growth_lines(rows: list[dict[str, Any]]) -> list[str]:
     base = rows[0]
     for row in rows[1:]:
         jobs = row["meta"]["jobs"] / base["meta"]["jobs"]
-        parts = [f"{base['meta']['jobs']} -> {row['meta']['jobs']} jobs ({jobs:.1f}x):"]
+        head = f"{base['meta']['jobs']} -> {row['meta']['jobs']} jobs ({jobs:.1f}x): "
+        parts: list[str] = []
         for key in ("ours", "check"):
             if _ok(row[key]) and _ok(base[key]):
                 parts.append(f"{key} {row[key]['wall'] / base[key]['wall']:.1f}x")
@@ -302,7 +303,7 @@ def _growth_lines(rows: list[dict[str, Any]]) -> list[str]:
             a, b = base["ours"].get("phases", {}).get(phase), row["ours"].get("phases", {}).get(phase)
             if a and b:
                 parts.append(f"{phase} {b / a:.1f}x")
-        lines.append("  " + ", ".join(parts))
+        lines.append("  " + head + ", ".join(parts))
     return lines
 
 
