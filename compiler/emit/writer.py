@@ -56,6 +56,7 @@ from .validate import (
 
 # Strings JSON writes as they are between quotes (printable ASCII but '"' and '\\').
 _PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")
+FLUSH_CHARS = 1 << 20  # job lines are written out once this much text is pending
 SAMPLE_LINES = 2  # per jobs file: the first lines (and the last) go through the validator
 TEMPLATES_CONFIG_KEY = "pandaCompileTemplates"  # BPS config key naming a site's templates folder
 
@@ -213,7 +214,7 @@ class _JobsWriter:
     def write_task(self, task: Task, path: Path, relative: str) -> str:
         """Write one jobs file; returns its SHA-256 (hex)."""
         digest = hashlib.sha256()
-        with open(path, "wb") as out:  # lines go out in 4096-line chunks: no big buffer needed
+        with open(path, "wb") as out:  # lines go out in ~1 MiB chunks: no big buffer needed
             if task.is_final or (task.work is not None and task.work.es):  # rare: the plain way
                 self._write_entries(task, out, digest, relative)
             else:
@@ -235,16 +236,21 @@ class _JobsWriter:
         parents, order_ids = wf.graph.parents, wf.order_ids
         lines: list[str] = []
         line = ""
+        pending = 0  # characters in `lines`
         for count, j in enumerate(task.jobs, start=1):
             deps = ", ".join(
                 f'{{"task": {task_names[task_of[p]]}, "inputname": {q}{names[p]}{q}}}' for p in parents[j]
             )
             line = f'{{"name": {q}{names[j]}{q}, "order_id": {order_ids[j]}, "dependencies": [{deps}]}}\n'
             lines.append(line)
+            pending += len(line)
             if count == SAMPLE_LINES:
                 self._validate_sample(lines[:SAMPLE_LINES], relative, 1)
-            if len(lines) >= 4096:
+            # By size, not by line count: a fan-in job's line can hold thousands of
+            # dependencies (3,322 lines of ~25 kB at 10^6 jobs were ~250 MB held at once).
+            if pending >= FLUSH_CHARS and count >= SAMPLE_LINES:
                 self._flush(lines, out, digest)
+                pending = 0
         self._flush(lines, out, digest)
         if line:
             self._validate_sample([line], relative, len(task.jobs))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from compiler import compile_workflow
 from compiler.emit import writer
 
@@ -41,3 +43,12 @@ def test_plain_names_are_written_as_json_dumps_would(tmp_path: Path) -> None:
     wf = compile_workflow(PICKLE, CONFIG).workflow
     for line in _lines(wf, tmp_path):
         assert json.dumps(json.loads(line)) == line
+
+
+def test_flushing_by_size_changes_no_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wf = compile_workflow(PICKLE, CONFIG).workflow
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    usual = _lines(wf, tmp_path / "a")
+    monkeypatch.setattr(writer, "FLUSH_CHARS", 1)  # every line is flushed on its own
+    assert _lines(wf, tmp_path / "b") == usual
