@@ -17,7 +17,7 @@ from typing import Any
 
 from .bps_values import standalone_config
 from .config import as_config, is_config_location
-from .emit.provenance import pickle_digest
+from .emit.provenance import pickle_digest_started
 from .emit.writer import configured_templates
 from .emit.writer import write_outdir as _write_outdir
 from .errors import CompileError
@@ -152,9 +152,10 @@ def compile_workflow(
         submit_dir = None
         if not is_generic_workflow(generic_workflow):
             pickle_path, config = resolve_inputs(generic_workflow, config)
+            digest_of_file = pickle_digest_started(pickle_path)  # on the other core meanwhile
             generic_workflow = load_generic_workflow(pickle_path)
             submit_dir = os.path.dirname(os.path.abspath(pickle_path))
-            digest = pickle_digest(pickle_path)
+            digest = digest_of_file()
             timings["load"] = time.perf_counter() - start
         start = time.perf_counter()
         wf = ingest(generic_workflow)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
@@ -63,6 +65,35 @@ def pickle_digest(source: str | os.PathLike[str]) -> str:
             return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise CompileError(f"{text}: cannot read the workflow file to digest it: {exc}") from None
+
+
+def pickle_digest_started(source: str | os.PathLike[str]) -> Callable[[], str]:
+    """Start `pickle_digest` on another thread; the returned function waits for its result.
+
+    Why: the digest reads and hashes the whole file (0.34 s for the 361 MiB pickle of 10^6
+    jobs) while the load is busy on one core; hashing and reading release the GIL, so
+    both overlap on a two-core machine. The waiting function re-raises what
+    `pickle_digest` raised, so errors are the same as calling it directly.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(pickle_digest(source))
+        except BaseException as exc:  # handed to the caller by `result`
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="pickle-digest", daemon=True)
+    thread.start()
+
+    def result() -> str:
+        thread.join()
+        value = outcome[0]
+        if isinstance(value, BaseException):
+            raise value
+        return str(value)
+
+    return result
 
 
 def dag_digest(wf: Workflow) -> str:

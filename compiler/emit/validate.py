@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..errors import CompileError
 from .fastschema import Check, compile_schema
 from .provenance import schema_id
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMAS_PACKAGE = "compiler.schemas"
 WORKFLOW_SCHEMA = "workflow-1.0.json"
@@ -116,7 +118,13 @@ def schema_registry() -> Registry:
 
 @cache
 def validator(schema_file: str) -> jsonschema.protocols.Validator:
-    """A Draft 2020-12 validator for one bundled schema (built once)."""
+    """A Draft 2020-12 validator for one bundled schema (built once).
+
+    jsonschema is imported here, not at the top: a compile whose documents all pass the
+    fast checks never needs it (its import is ~30 ms of every process's start).
+    """
+    import jsonschema
+
     schema = schema_documents()[schema_file]
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, registry=schema_registry())
