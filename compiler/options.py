@@ -10,13 +10,13 @@ passes independent of the process environment.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .config import BpsYamlConfig, LiteralText
-from .config_gaps import Gap, chain_to, empty_path_segment, gaps, raw_value, segment_gaps
+from .config_checks import check_path_key, check_runner, config_warnings, uses_generic_runner
+from .config_gaps import gaps
 from .errors import ConfigError
 from .ir import LabelOptions, Options, PayloadOptions
 from .limits import MAX_TASKS, MAX_TASKS_KEY, WARN_TASKS, WARN_TASKS_KEY
@@ -32,9 +32,6 @@ DEFAULT_PROD_SOURCE_LABEL = "managed"
 DEFAULT_VO = "wlcg"
 FINAL_PROCESSING_TYPE = "Rubin_Merge"
 SPECIAL_LABELS = ("finalJob", "customJob")  # labels whose processingType lives in their section
-PAYLOAD_TOKEN = "_cmd_line_"  # where the runner takes the decoder's arguments
-PATH_KEYS_IN_RUNNER = ("jobLogDir",)  # path values the runner uses, checked like the end point
-_EMPTY_ASSIGNMENT = re.compile(r"(?:^|[;\s])([A-Za-z_][A-Za-z0-9_]*)=;")
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ def _payload_options(config: Any) -> PayloadOptions:
     wms_walltime = _search(config, "maxWmsJobWalltime")
     runner_text = str(runner) if runner_found and runner not in (None, "") else None
     if runner_text is not None or (runner_found and gaps(config, "runnerCommand")):
-        _check_runner(config, runner_text or "")  # an explicit "" is left to command-lines
+        check_runner(config, runner_text or "")  # an explicit "" is left to command-lines
     return PayloadOptions(
         runner_command=runner_text,
         submit_env=tuple((p, os.environ[p]) for p in submit_params if os.environ.get(p)),
@@ -129,48 +126,6 @@ def _payload_options(config: Any) -> PayloadOptions:
     )
 
 
-def _gap_text(found: list[Gap]) -> str:
-    return ", ".join(f"{gap} is not defined" for gap in found)
-
-
-def _check_runner(config: Any, runner: str) -> None:
-    """The executable must still run the payload once every ``{var}`` is substituted."""
-    if PAYLOAD_TOKEN not in runner:
-        why = _gap_text(gaps(config, "runnerCommand"))
-        raise ConfigError(
-            f"config key 'runnerCommand' no longer holds '{PAYLOAD_TOKEN}' (the payload's place), so "
-            f"every job would exit without running anything" + (f": {why}" if why else "")
-        )
-    for key in PATH_KEYS_IN_RUNNER:
-        if chain_to(config, "runnerCommand", f"{{{key}}}"):
-            check_path_key(config, key, {}, required=True)
-    for match in _EMPTY_ASSIGNMENT.finditer(runner):
-        name = match.group(1)
-        for gap in gaps(config, "runnerCommand"):
-            owner = raw_value(config, gap.key) or ""
-            if re.search(rf"(?:^|[;\s]){name}=\{{{re.escape(gap.name)}(?:[:!][^}}]*)?\}}", owner):
-                raise ConfigError(
-                    f"config key 'runnerCommand': '{name}=' assigns nothing because {gap} is not defined"
-                )
-
-
-def check_path_key(config: Any, key: str, curvals: dict[str, str], *, required: bool) -> str | None:
-    """A path or URI key whose ``{var}``s left an empty segment is refused, naming them."""
-    value = _search(config, key, None, curvals=curvals)
-    if not value:
-        if required:
-            why = _gap_text(gaps(config, key, curvals))
-            if why:
-                raise ConfigError(f"config key '{key}' resolves to nothing: {why}")
-        return None
-    text = str(value)
-    holes = segment_gaps(config, key, curvals)
-    if holes or empty_path_segment(text):
-        why = f" because {_gap_text(holes)}" if holes else ""
-        raise ConfigError(f"config key '{key}' = {text[:300]!r} has an empty path segment{why}")
-    return text
-
-
 def _staging_end_point(config: Any, facts: JobFactsLookup, run_temp_space_set: bool) -> str | None:
     """Where `submit` copies the files to pre-stage: the root ``fileDistributionEndPoint``.
 
@@ -183,32 +138,6 @@ def _staging_end_point(config: Any, facts: JobFactsLookup, run_temp_space_set: b
     if end_point and "LSST_RUN_TEMP_SPACE" in end_point and not run_temp_space_set:
         end_point = check_path_key(config, "fileDistributionEndPointDefault", {}, required=False)
     return end_point or None
-
-
-def config_warnings(config: Any, labels: Iterable[str]) -> tuple[str, ...]:
-    """Every ``{var}`` the payload's keys reach that no layer defines, once each.
-
-    BpsConfig makes them empty; real site configs rely on that for optional hooks, so
-    these are warnings, not errors (the harmful cases are refused in `_check_runner` and
-    `check_path_key`).
-    """
-    seen: dict[str, None] = {}
-    for gap in gaps(config, "runnerCommand"):
-        seen.setdefault(f"{gap} is not defined; BPS substitutes an empty string")
-    for label in labels:
-        curvals = {"curr_cluster": label, "curr_pipetask": label}
-        for gap in gaps(config, "fileDistributionEndPoint", curvals):
-            seen.setdefault(f"{gap} is not defined; BPS substitutes an empty string")
-    return tuple(seen)
-
-
-def uses_generic_runner(config: Any) -> bool:
-    """Whether the executable comes from panda-compile's generic runner (no site config)."""
-    from .config import plugin_defaults
-
-    generic = raw_value(plugin_defaults(), "jobContainer")
-    current = raw_value(config, "jobContainer")
-    return generic is not None and current is not None and current.split() == generic.split()
 
 
 def _number(key: str, value: Any) -> int | float:
