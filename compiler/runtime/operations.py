@@ -23,16 +23,12 @@ lsst and idds are imported only when needed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime
-import fcntl
-import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +46,26 @@ from .submission_key import (
     request_name,
     submission_key,
     write_intent,
-    write_json_record,
+)
+from .submission_record import (  # noqa: F401  (SUBMISSION_FILE, AlreadySubmittedError, read_submission: API here too)
+    SUBMISSION_FILE,
+    AlreadySubmittedError,
+    SubmitRecord,
+    adopt,
+    new_record,
+    previous_ids,
+    read_submission,
+    recover_intent,
+    submit_lock,
+    write_record,
 )
 from .workflow import build_idds_workflow, load_workflow_document, split_for_submit
 
-SUBMISSION_FILE = "submission.json"
 DEFAULT_MAX_REQUEST_LENGTH = 400_000_000  # the reference's PANDA_DEFAULT_MAX_REQUEST_LENGTH
 DEFAULT_MAX_COPY_WORKERS = 10  # the reference's PANDA_DEFAULT_MAX_COPY_WORKERS
 _RUN_TEMP = "LSST_RUN_TEMP_SPACE"
 _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z\d+\-.]*://")
 _LOG = logging.getLogger(__name__)
-
-
-class AlreadySubmittedError(CompileError):
-    """OUTDIR records a submission already; submitting again needs ``force``."""
-
-    def __init__(self, message: str, request_id: int) -> None:
-        super().__init__(message)
-        self.request_id = request_id
 
 
 class RequestNotFound(RuntimeServiceError):
@@ -76,39 +74,6 @@ class RequestNotFound(RuntimeServiceError):
     def __init__(self, request_id: int, where: str) -> None:
         super().__init__(f"no iDDS request {request_id} at {where}; check the id", kind=Failure.REJECTED)
         self.request_id = request_id
-
-
-@dataclasses.dataclass(frozen=True)
-class SubmitRecord:
-    """What ``OUTDIR/submission.json`` holds: which request runs this OUTDIR, where, since when."""
-
-    request_id: int
-    server: str
-    submitted_at: str
-    steps: int
-    workflow: str = ""
-    tool_version: str = ""
-    file_distribution_end_point: str = ""
-    staged_files: int = 0
-    previous_request_ids: tuple[int, ...] = ()
-    request_name: str = ""
-    submission_key: str = ""
-    adopted: bool = False
-    """True when no new request was made: an earlier one with this OUTDIR's name was found."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as written (tuples as lists)."""
-        data = dataclasses.asdict(self)
-        data["previous_request_ids"] = list(self.previous_request_ids)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SubmitRecord:
-        """Read a record back; unknown keys (a newer tool's) are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
-        values["previous_request_ids"] = tuple(values.get("previous_request_ids") or ())
-        return cls(**values)
 
 
 # ----- shared helpers --------------------------------------------------------------------
@@ -143,17 +108,6 @@ def _request_id(value: Any) -> int:
     if number <= 0:
         raise CompileError(f"request id {value!r} is not a positive number")
     return number
-
-
-def read_submission(outdir: str | os.PathLike[str]) -> SubmitRecord | None:
-    """The recorded submission of OUTDIR, or None if it was never submitted."""
-    path = Path(outdir) / SUBMISSION_FILE
-    if not path.exists():
-        return None
-    try:
-        return SubmitRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise OutdirError(f"{path}: unreadable submission record ({exc}); remove it or use force") from exc
 
 
 # ----- submit ----------------------------------------------------------------------------
@@ -200,37 +154,6 @@ def _positive_int(explicit: int | None, config: Any, key: str, default: int) -> 
     return number
 
 
-@contextlib.contextmanager
-def _submit_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on OUTDIR so two submits of it cannot race past the record check."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError as exc:
-        raise OutdirError(f"{folder}: not a compiled OUTDIR ({exc.strerror})") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutdirError(f"{folder}: another submit of this OUTDIR is under way") from None
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _previous_ids(folder: Path, force: bool) -> tuple[int, ...]:
-    """Request ids OUTDIR was submitted as before; refuse unless ``force``."""
-    record = read_submission(folder)
-    if record is None:
-        return ()
-    if not force:
-        raise AlreadySubmittedError(
-            f"{folder} was already submitted as iDDS request {record.request_id}"
-            f" ({record.server}, {record.submitted_at}); use force to submit it again",
-            record.request_id,
-        )
-    return (*record.previous_request_ids, record.request_id)
-
-
 def _submit_workflow(client: IddsClient, workflow: Any, max_request_length: int) -> tuple[int, int]:
     """Upload the workflow's steps (if it is too large) then the workflow: (request id, steps).
 
@@ -246,17 +169,6 @@ def _submit_workflow(client: IddsClient, workflow: Any, max_request_length: int)
                     f"iDDS submit of workflow step {step.step_name}: answered {result!r}"
                 )
         return client.submit(workflow), len(steps)
-
-
-def _write_record(folder: Path, record: SubmitRecord) -> None:
-    """Write ``submission.json`` atomically; a failure still names the request made."""
-    path = folder / SUBMISSION_FILE
-    try:
-        write_json_record(path, record.to_json())
-    except OSError as exc:
-        raise OutdirError(
-            f"submitted as iDDS request {record.request_id} but cannot record it in {path}: {exc}"
-        ) from exc
 
 
 def verify_outdir(folder: Path) -> None:
@@ -322,10 +234,10 @@ def submit_outdir(
     makes a new request (under a new name) even when one is recorded.
     """
     folder = Path(outdir)
-    with _submit_lock(folder):
+    with submit_lock(folder):
         verify_outdir(folder)
         intent = read_intent(folder)
-        previous = _previous_ids(folder, force or intent is not None)
+        previous = previous_ids(folder, force or intent is not None)
         doc = load_workflow_document(folder)
         key = submission_key(folder)
         cfg = _as_config(config)
@@ -340,15 +252,15 @@ def submit_outdir(
         service = _client(cfg, url, client)
         service.ping()
         if intent is not None:
-            recovered = _recover_intent(folder, service, intent, key, str(doc["name"]))
+            recovered = recover_intent(folder, service, intent, key, str(doc["name"]))
             if recovered is not None:
                 return recovered
-            previous = _previous_ids(folder, force)
+            previous = previous_ids(folder, force)
         name = request_name(str(doc["name"]), key, forced=len(previous) + 1 if force else 0)
         if not force:
             existing = service.request_id_by_name(name)
             if existing is not None:
-                return _adopt(folder, service, existing, name, key, str(doc["name"]), previous)
+                return adopt(folder, service, existing, name, key, str(doc["name"]), previous)
         elif previous:
             _LOG.warning("force: submitting %s anew (it was submitted as request %s)", folder, previous[-1])
         staged = stage_files(files, dest, workers) if files else None
@@ -363,75 +275,16 @@ def submit_outdir(
             if exc.kind is not Failure.TRANSIENT:  # certainly not applied: nothing to recover
                 clear_intent(folder)
             raise
-        record = _new_record(service, request_id, steps, doc, name, key)
+        record = new_record(service, request_id, steps, doc, name, key)
         record = dataclasses.replace(
             record,
             file_distribution_end_point=dest,
             staged_files=len(staged.copied) if staged else 0,
             previous_request_ids=previous,
         )
-        _write_record(folder, record)
+        write_record(folder, record)
         clear_intent(folder)
     return record
-
-
-def _new_record(
-    service: IddsClient, request_id: int, steps: int, doc: dict[str, Any], name: str, key: str
-) -> SubmitRecord:
-    """The record of a request made (or adopted) now."""
-    from .. import __version__
-
-    return SubmitRecord(
-        request_id=request_id,
-        server=service.transport.description,
-        submitted_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        steps=steps,
-        workflow=str(doc["name"]),
-        tool_version=__version__,
-        request_name=name,
-        submission_key=key,
-    )
-
-
-def _adopt(
-    folder: Path,
-    service: IddsClient,
-    request_id: int,
-    name: str,
-    key: str,
-    workflow: str,
-    previous: tuple[int, ...],
-) -> SubmitRecord:
-    """Record an existing request as OUTDIR's submission instead of submitting again."""
-    record = dataclasses.replace(
-        _new_record(service, request_id, 0, {"name": workflow}, name, key),
-        previous_request_ids=previous,
-        adopted=True,
-    )
-    _write_record(folder, record)
-    clear_intent(folder)
-    return record
-
-
-def _recover_intent(
-    folder: Path, service: IddsClient, intent: Intent, key: str, workflow: str
-) -> SubmitRecord | None:
-    """Settle an interrupted submit: adopt its request if iDDS has it, else forget the intent."""
-    if intent.key != key:
-        _LOG.warning("%s: the interrupted submit was of other content (key %s); ignored", folder, intent.key)
-        clear_intent(folder)
-        return None
-    found = service.request_id_by_name(intent.request_name)
-    if found is not None:
-        return _adopt(folder, service, found, intent.request_name, key, workflow, intent.previous_request_ids)
-    _LOG.warning(
-        "the submit of %s started %s made no request on %s: submitting it now",
-        intent.request_name,
-        intent.started_at,
-        service.transport.description,
-    )
-    clear_intent(folder)
-    return None
 
 
 # ----- status and report -----------------------------------------------------------------

@@ -47,17 +47,17 @@ from ..safepath import UnsafePathError, read_inside
 from .cache_upload import cache_base, upload_archive
 from .errors import Failure, OutdirError, RuntimeServiceError
 from .idds import IddsClient, _import
-from .operations import (
-    SubmitRecord,
-    _adopt,
-    _client,
-    _new_record,
-    _previous_ids,
-    _recover_intent,
-    _submit_lock,
-    _write_record,
-)
+from .operations import _client
 from .submission_key import Intent, clear_intent, read_intent, request_name, safe, write_intent
+from .submission_record import (
+    SubmitRecord,
+    adopt,
+    new_record,
+    previous_ids,
+    recover_intent,
+    submit_lock,
+    write_record,
+)
 
 BUILD_FOLDER = "panda-build"
 """The build folder's name inside the BPS submit directory."""
@@ -304,24 +304,24 @@ def submit_build_folder(
     checks, ping, look-up by name (adopt), then the upload and the submit.
     """
     path = Path(folder)
-    with _submit_lock(path):
+    with submit_lock(path):
         doc = load_build(path)
         intent = read_intent(path)
-        previous = _previous_ids(path, force or intent is not None)
+        previous = previous_ids(path, force or intent is not None)
         key = build_key(path)
         cache_base()  # a missing PANDACACHE_URL fails before any server is contacted
         service = _client(config, url, client)
         service.ping()
         if intent is not None:
-            recovered = _recover_intent(path, service, intent, key, doc["name"])
+            recovered = recover_intent(path, service, intent, key, doc["name"])
             if recovered is not None:
                 return recovered
-            previous = _previous_ids(path, force)
+            previous = previous_ids(path, force)
         name = request_name(doc["name"], key, forced=len(previous) + 1 if force else 0)
         if not force:
             existing = service.request_id_by_name(name)
             if existing is not None:
-                return _adopt(path, service, existing, name, key, doc["name"], previous)
+                return adopt(path, service, existing, name, key, doc["name"], previous)
         workflow = idds_build_workflow(doc, upload_archive(path, doc["archive"], service.policy))
         workflow.name = name
         write_intent(path, Intent.now(name, key, service.transport.description, previous))
@@ -332,9 +332,9 @@ def submit_build_folder(
                 clear_intent(path)
             raise
         record = dataclasses.replace(
-            _new_record(service, request_id, 0, doc, name, key), previous_request_ids=previous
+            new_record(service, request_id, 0, doc, name, key), previous_request_ids=previous
         )
-        _write_record(path, record)
+        write_record(path, record)
         clear_intent(path)
     return record
 
