@@ -176,3 +176,14 @@ def test_check_on_an_empty_task_list(doctored: Path) -> None:
     _edit(doctored, lambda doc: doc.__setitem__("tasks", []))
     code, out = _check(doctored)
     assert code == 1 and "final_task" in out
+
+
+def test_final_task_and_its_release_must_agree(doctored: Path) -> None:
+    """final_task null with a release list would start the final job at once (fuzz find)."""
+    doc = _edit(doctored, lambda d: d.update(final_task=None))
+    code, out = _check(doctored)
+    assert code == 1 and "final_task: null, but release_after names tasks" in out
+    doc["final_task"], doc["release_after"] = doc["tasks"][-1]["name"], []
+    (doctored / "workflow.json").write_text(json.dumps(doc))
+    code, out = _check(doctored)
+    assert code == 1 and "release_after: empty: nothing would release the final task" in out

@@ -142,6 +142,13 @@ class _Checker:
         final = self.doc["final_task"]
         if final is not None and (not tasks or final != tasks[-1]["name"]):
             self.add("workflow.json:final_task", f"'{final}' is not the last task")
+        if final is None and self.doc["release_after"]:
+            self.add(
+                "workflow.json:final_task",
+                "null, but release_after names tasks: the final task would not wait",
+            )
+        elif final is not None and not self.doc["release_after"]:
+            self.add("workflow.json:release_after", f"empty: nothing would release the final task '{final}'")
         for k, name in enumerate(self.doc["release_after"]):
             if name not in self.position:
                 self.add(f"workflow.json:release_after[{k}]", f"no task named '{name}'")
