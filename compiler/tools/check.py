@@ -44,6 +44,7 @@ from ..emit.validate import (
     map_schema_id,
     task_params_problems,
 )
+from ..gcpause import gc_paused
 from ..safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
 from .payload_check import payload_problems
 
@@ -341,8 +342,17 @@ class _Checker:
 
 
 def check_outdir(outdir: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem of a compiled folder (empty: it is fine). See the module doc."""
-    folder = Path(outdir)
+    """Every problem of a compiled folder (empty: it is fine). See the module doc.
+
+    The cyclic GC is paused meanwhile: the check keeps every task's entry names (10^6
+    strings at 10^6 jobs) and builds no cycles, so collections would only walk them again
+    (measured 7.5 -> 6.7 s at 10^6 jobs).
+    """
+    with gc_paused():
+        return _check_outdir(Path(outdir))
+
+
+def _check_outdir(folder: Path) -> list[Problem]:
     doc, _, problems = _read_json(folder, "workflow.json")
     if doc is None:
         return problems
