@@ -204,21 +204,23 @@ class _Checker:
     def _entry_dependencies(
         self, i: int, task: dict[str, Any], entry: dict[str, Any], where: str, read: _JobsRead
     ) -> None:
+        # The location string is built only for a problem (10^6 lines hold millions of
+        # dependencies, nearly all fine).
         for k, dep in enumerate(entry["dependencies"]):
             parent, inputname = dep["task"], dep["inputname"]
-            here = f"{where}:dependencies[{k}]"
             if parent not in self.position:
-                read.problems.append(Problem(f"{here}.task", f"no task named '{parent}'"))
+                read.problems.append(Problem(f"{where}:dependencies[{k}].task", f"no task named '{parent}'"))
             elif parent not in task["dependency_tasks"]:
                 read.problems.append(
-                    Problem(f"{here}.task", f"'{parent}' is not in tasks[{i}].dependency_tasks")
+                    Problem(
+                        f"{where}:dependencies[{k}].task", f"'{parent}' is not in tasks[{i}].dependency_tasks"
+                    )
                 )
             elif parent == task["name"]:
-                read.own.append((f"{here}.inputname", inputname))  # checked once the file is read
+                read.own.append((f"{where}:dependencies[{k}].inputname", inputname))  # checked at the end
             elif parent in self.names and inputname not in self.names[parent]:
-                read.problems.append(
-                    Problem(f"{here}.inputname", f"task '{parent}' has no job '{inputname}'")
-                )
+                missing = f"task '{parent}' has no job '{inputname}'"
+                read.problems.append(Problem(f"{where}:dependencies[{k}].inputname", missing))
             read.used.add(parent)
 
     def _jobs_totals(self, i: int, task: dict[str, Any], read: _JobsRead, sha: str) -> None:
