@@ -252,8 +252,22 @@ def bench_size(n_jobs: int, args: argparse.Namespace, tasks_case: bool) -> dict[
     row["reference"] = None if skip else run_reference(pickle_path, workdir, args.config)
     if tasks_case:
         small = tasks_case_config(workdir, args.config)
-        row["tasks_case"] = run_ours(pickle_path, workdir, small, args.repeat, "ours-small-tasks", env)
+        row["tasks_case"] = case = run_ours(pickle_path, workdir, small, args.repeat, "ours-small-tasks", env)
+        if _ok(case):
+            row["file_floor"] = file_creation_floor(2 * (_task_count(case["outdir"]) or 0), workdir)
     return row
+
+
+def file_creation_floor(files: int, workdir: str) -> str:
+    """`bench_file_creation.py`'s line for as many files as the tasks case wrote, beside it.
+
+    Why: on a filesystem where creating a file is slow (see that script), the tasks case
+    measures the filesystem; this line says how much of its system time that was.
+    """
+    script = os.path.join(HERE, "bench_file_creation.py")
+    cmd = [sys.executable, script, "--files", str(files), "--dir", workdir]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return done.stdout.strip() or f"failed: {done.stderr.strip()[-200:]}"
 
 
 def _ok(run: dict[str, Any] | None) -> bool:
@@ -335,6 +349,10 @@ def _detail_lines(row: dict[str, Any]) -> list[str]:
             f"{_task_count(ours['outdir'])}-task run (write {case['phases'].get('write', 0):.2f} s "
             f"against {ours['phases'].get('write', 0):.2f} s)"
         )
+        user = f"user {case['user']:.2f} s against {ours['user']:.2f} s ({case['user'] / ours['user']:.2f}x)"
+        lines.append(f"    {user}, sys {case['sys']:.2f} s against {ours['sys']:.2f} s")
+        if row.get("file_floor"):
+            lines.append(f"    file creation alone: {row['file_floor']}")
     elif case is not None:
         lines.append(f"  tasks case: failed with exit status {case['rc']}, see {case['log']}")
     return lines

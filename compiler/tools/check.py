@@ -44,6 +44,7 @@ from ..emit.validate import (
     map_schema_id,
     task_params_problems,
 )
+from ..gcpause import gc_paused
 from ..safepath import UnsafePathError, bounded_lines, name_problem, open_inside, read_inside
 from .payload_check import payload_problems
 
@@ -210,21 +211,23 @@ class _Checker:
     def _entry_dependencies(
         self, i: int, task: dict[str, Any], entry: dict[str, Any], where: str, read: _JobsRead
     ) -> None:
+        # The location string is built only for a problem (10^6 lines hold millions of
+        # dependencies, nearly all fine).
         for k, dep in enumerate(entry["dependencies"]):
             parent, inputname = dep["task"], dep["inputname"]
-            here = f"{where}:dependencies[{k}]"
             if parent not in self.position:
-                read.problems.append(Problem(f"{here}.task", f"no task named '{parent}'"))
+                read.problems.append(Problem(f"{where}:dependencies[{k}].task", f"no task named '{parent}'"))
             elif parent not in task["dependency_tasks"]:
                 read.problems.append(
-                    Problem(f"{here}.task", f"'{parent}' is not in tasks[{i}].dependency_tasks")
+                    Problem(
+                        f"{where}:dependencies[{k}].task", f"'{parent}' is not in tasks[{i}].dependency_tasks"
+                    )
                 )
             elif parent == task["name"]:
-                read.own.append((f"{here}.inputname", inputname))  # checked once the file is read
+                read.own.append((f"{where}:dependencies[{k}].inputname", inputname))  # checked at the end
             elif parent in self.names and inputname not in self.names[parent]:
-                read.problems.append(
-                    Problem(f"{here}.inputname", f"task '{parent}' has no job '{inputname}'")
-                )
+                missing = f"task '{parent}' has no job '{inputname}'"
+                read.problems.append(Problem(f"{where}:dependencies[{k}].inputname", missing))
             read.used.add(parent)
 
     def _jobs_totals(self, i: int, task: dict[str, Any], read: _JobsRead, sha: str) -> None:
@@ -348,8 +351,17 @@ class _Checker:
 
 
 def check_outdir(outdir: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem of a compiled folder (empty: it is fine). See the module doc."""
-    folder = Path(outdir)
+    """Every problem of a compiled folder (empty: it is fine). See the module doc.
+
+    The cyclic GC is paused meanwhile: the check keeps every task's entry names (10^6
+    strings at 10^6 jobs) and builds no cycles, so collections would only walk them again
+    (measured 7.5 -> 6.7 s at 10^6 jobs).
+    """
+    with gc_paused():
+        return _check_outdir(Path(outdir))
+
+
+def _check_outdir(folder: Path) -> list[Problem]:
     doc, _, problems = _read_json(folder, "workflow.json")
     if doc is None:
         return problems
