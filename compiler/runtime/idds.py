@@ -323,13 +323,20 @@ class IddsClient:
                     raise RuntimeServiceError(
                         f"iDDS submit of workflow step {step.step_name}: answered {result!r}"
                     )
-        result = self.call(
-            "submit", idempotent=False, workflow=workflow, username=None, use_dataset_name=False
-        )
+        return self._new_request("submit", workflow)
+
+    def submit_build(self, workflow: Any) -> int:
+        """``ClientManager.submit_build`` of a remote-build workflow; returns the request id."""
+        return self._new_request("submit_build", workflow)
+
+    def _new_request(self, method: str, workflow: Any) -> int:
+        """One call that makes a request: never retried on a time-out (the caller looks the
+        request name up next time instead), and it must answer a request id."""
+        result = self.call(method, idempotent=False, workflow=workflow, username=None, use_dataset_name=False)
         try:
             return int(result)
         except (TypeError, ValueError):
-            raise RuntimeServiceError(f"iDDS submit: answered {result!r} instead of a request id") from None
+            raise RuntimeServiceError(f"iDDS {method}: answered {result!r} instead of a request id") from None
 
     def get_requests(
         self, request_id: int | None, *, with_detail: bool = False, with_metadata: bool = False

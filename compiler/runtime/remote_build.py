@@ -279,17 +279,6 @@ def idds_build_workflow(doc: Mapping[str, Any], cache_url: str) -> Any:
     return workflow
 
 
-def _submit_build(service: IddsClient, workflow: Any) -> int:
-    """``ClientManager.submit_build`` (not retried on a time-out: the name is looked up next time)."""
-    result = service.call(
-        "submit_build", idempotent=False, workflow=workflow, username=None, use_dataset_name=False
-    )
-    try:
-        return int(result)
-    except (TypeError, ValueError):
-        raise RuntimeServiceError(f"iDDS submit_build: answered {result!r} instead of a request id") from None
-
-
 def submit_build_folder(
     folder: str | os.PathLike[str],
     config: Any = None,
@@ -326,7 +315,7 @@ def submit_build_folder(
         workflow.name = name
         write_intent(path, Intent.now(name, key, service.transport.description, previous))
         try:
-            request_id = _submit_build(service, workflow)
+            request_id = service.submit_build(workflow)
         except RuntimeServiceError as exc:
             if exc.kind is not Failure.TRANSIENT:
                 clear_intent(path)
