@@ -26,6 +26,20 @@ from .validate import Problem
 _BLOCK = 1 << 20
 
 
+def landing(source: Any, dest: Any, resource_path: Any) -> list[tuple[Any, Any]]:
+    """(file, target) pairs for one source at end point ``dest`` (ResourcePaths), as the
+    reference stages: a file lands as ``dest/<name>``, a local folder's files as
+    ``dest/<folder name>/<file>``. `submit` and `run` both copy by these pairs."""
+    base = os.path.basename(os.path.normpath(source.ospath if source.isLocal else source.path))
+    if source.isLocal and os.path.isdir(source.ospath):
+        folder = dest.join(base, forceDirectory=True)
+        return [
+            (f, folder.join(f.basename(), forceDirectory=False))
+            for f in resource_path.findFileResources([source.ospath])
+        ]
+    return [(source, dest.join(base, forceDirectory=False))]
+
+
 def local_path(source: str) -> str | None:
     """The local file a source names (None: a remote URI)."""
     parsed = urlparse(source)

@@ -11,10 +11,10 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import importlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..emit.staged import landing
 from .errors import StagingError
 from .idds import one_line
 
@@ -27,21 +27,6 @@ class StageReport:
 
     copied: list[str] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)
-
-
-def _stage_pairs(files: Mapping[str, str], dest: Any, resource_path: Any) -> list[tuple[Any, Any]]:
-    """(source, target) per file; a directory lands as ``dest/<dirname>/<file>`` (as the reference)."""
-    pairs = []
-    for local in files.values():
-        source = resource_path(local)
-        base = os.path.basename(os.path.normpath(source.ospath if source.isLocal else source.path))
-        if source.isLocal and os.path.isdir(source.ospath):
-            folder = dest.join(base, forceDirectory=True)
-            for found in resource_path.findFileResources([source.ospath]):
-                pairs.append((found, folder.join(found.basename(), forceDirectory=False)))
-        else:
-            pairs.append((source, dest.join(base, forceDirectory=False)))
-    return pairs
 
 
 def _digest(resource: Any) -> str:
@@ -81,7 +66,7 @@ def stage_files(files: Mapping[str, str], dest_uri: str, max_workers: int = 10) 
     """
     resource_path = importlib.import_module("lsst.resources").ResourcePath
     dest = resource_path(dest_uri, forceDirectory=True)
-    pairs = _stage_pairs(files, dest, resource_path)
+    pairs = [pair for local in files.values() for pair in landing(resource_path(local), dest, resource_path)]
     dest.exists()  # instantiate S3 clients in this thread; boto3 client creation is not thread-safe
     report, errors = StageReport(), []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:

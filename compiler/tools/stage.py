@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..emit.staged import landing
 from ..errors import CompileError
 from .decode import ORDER_ID_MAP_KEY, DecoderCall
 
@@ -34,7 +35,7 @@ def _resource_path() -> Any:
 def stage_to_end_point(files: Mapping[str, str], end_point: str) -> int:
     """Copy ``files_to_pre_stage`` (key -> local path or URI) to `end_point`; files copied.
 
-    A folder lands as ``<end point>/<folder name>/<file>`` for each file under it.
+    Each lands where `submit` puts it (`compiler.emit.staged.landing`).
     """
     resource_path = _resource_path()
     dest = resource_path(end_point, forceDirectory=True)
@@ -42,14 +43,7 @@ def stage_to_end_point(files: Mapping[str, str], end_point: str) -> int:
     for key, source_uri in files.items():
         source = resource_path(source_uri)
         try:
-            if source.isdir():
-                name = os.path.basename(os.path.normpath(source.path))
-                target_dir = dest.join(name, forceDirectory=True)
-                pairs = [
-                    (f, target_dir.join(f.basename())) for f in resource_path.findFileResources([source])
-                ]
-            else:
-                pairs = [(source, dest.join(source.basename()))]
+            pairs = landing(source, dest, resource_path)
             for src, target in pairs:
                 target.transfer_from(src, transfer="copy", overwrite=True)
                 copied += 1
