@@ -150,15 +150,18 @@ def compile_workflow(
         start = time.perf_counter()
         digest = None
         submit_dir = None
-        if not is_generic_workflow(generic_workflow):
+        loaded_here = not is_generic_workflow(generic_workflow)
+        if loaded_here:
             pickle_path, config = resolve_inputs(generic_workflow, config)
             digest_of_file = pickle_digest_started(pickle_path)  # on the other core meanwhile
-            generic_workflow = load_generic_workflow(pickle_path)
+            generic_workflow = load_generic_workflow(pickle_path, lean=True)
             submit_dir = os.path.dirname(os.path.abspath(pickle_path))
             digest = digest_of_file()
             timings["load"] = time.perf_counter() - start
         start = time.perf_counter()
-        wf = ingest(generic_workflow)
+        # A workflow loaded here is ours alone: ingest may empty its adjacency.
+        wf = ingest(generic_workflow, consume=loaded_here)
+        del generic_workflow
         timings["ingest"] = time.perf_counter() - start
         start = time.perf_counter()
         if config is None or is_config_location(config):

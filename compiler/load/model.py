@@ -40,6 +40,7 @@ __all__ = [
     "GenericWorkflowJob",
     "GenericWorkflowLabels",
     "GenericWorkflowNoopJob",
+    "LeanJob",
     "NodeType",
     "PlainDiGraph",
     "counter_mapping",
@@ -197,6 +198,60 @@ class GenericWorkflowNoopJob(_Record):
     def node_type(self) -> NodeType:
         """Noop job (`NodeType.NOOP`)."""
         return NodeType.NOOP
+
+
+# The job fields the compiler reads: the command and its values for every job, the task
+# attributes (`compiler.ir.JobAttrs`, same names and order) only for a task's first job.
+LEAN_FIELDS: tuple[str, ...] = ("name", "label", "executable", "arguments", "cmdvals", "environment")
+LEAN_ATTR_FIELDS: tuple[str, ...] = (
+    "request_memory",
+    "memory_multiplier",
+    "request_memory_max",
+    "request_cpus",
+    "request_walltime",
+    "compute_site",
+    "compute_cloud",
+    "accounting_group",
+    "number_of_retries",
+    "priority",
+    "queue",
+)
+
+
+class LeanJob:
+    """A payload job as the compiler's own load restores it: only the fields it reads.
+
+    Why: a full stand-in job is 33 slots (350 bytes) and keeps ``tags`` and
+    ``quanta_counts`` (two dicts of ~200 bytes each) and a few ints per job alive; at 10^6
+    jobs that is ~0.6 GiB the compiler never reads, and in a VM every fresh page costs a
+    fault. `compiler.load.unpickler` restores onto a per-load subclass and stores the six
+    fields above plus the task attributes as one tuple, shared by the jobs that have equal
+    ones. Other fields are not kept: reading one raises AttributeError saying so. Never
+    handed to callers of `load_generic_workflow` unless they ask for ``lean=True``.
+    """
+
+    __slots__ = (*LEAN_FIELDS, "attr_values")
+    node_type = NodeType.PAYLOAD
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _JOB_LAYOUT_FIELDS:
+            raise AttributeError(f"job field {name!r} is not kept by the compiler's lean load")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_JOB_LAYOUT_FIELDS = frozenset(_single_layout("GenericWorkflowJob").fields)
+
+
+def _attr_property(index: int, name: str) -> property:
+    def get(self: LeanJob) -> Any:
+        return self.attr_values[index]
+
+    return property(get, doc=f"``{name}`` (from the shared attribute tuple)")
+
+
+for _index, _name in enumerate(LEAN_ATTR_FIELDS):
+    setattr(LeanJob, _name, _attr_property(_index, _name))
+del _index, _name
 
 
 class DroppedView:

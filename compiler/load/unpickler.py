@@ -34,9 +34,11 @@ import collections
 import contextlib
 import importlib
 import io
+import operator
 import os
 import pickle
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -49,6 +51,7 @@ from . import model
 from .layouts import (
     GRAPH_DEFAULTS,
     GRAPH_REQUIRED,
+    JOB_FIELDS,
     LABELS_ATTRIBUTES,
     WORKFLOW_DEFAULTS,
     WORKFLOW_REQUIRED,
@@ -146,29 +149,87 @@ def _fast_setstate(
     slots.clear()
 
 
-def _per_load_records(checking: bool) -> dict[str, type]:
+def _per_load_records(checking: bool, lean: bool = False) -> dict[str, type]:
     """Fresh subclasses of the record stand-ins, private to one load.
 
     Why fresh: the loaded objects keep these classes, which get their ``__getattr__`` (field
     defaults) only once the load is over; during the load they carry `_fast_setstate`
     (or `_checked_setstate` on the checking path), removed afterwards.  Other loads, maybe
-    in other threads, are unaffected.
+    in other threads, are unaffected.  With `lean` (fast path only) jobs restore onto a
+    subclass of `model.LeanJob` instead (`_lean_setstate`).
     """
     classes: dict[str, type] = {}
     for name in _RECORD_NAMES:
         public = getattr(model, name)
         namespace: dict[str, Any] = {"__slots__": (), "__qualname__": public.__qualname__}
         namespace["__setstate__"] = _checked_setstate if checking else _fast_setstate
+        if lean and not checking and name == "GenericWorkflowJob":
+            public = model.LeanJob
+            namespace["__setstate__"] = _lean_setstate({})
         classes[name] = type(name, (public,), namespace)
     return classes
 
 
+_JOB_FIELD_SET = frozenset(JOB_FIELDS)
+_lean_values = operator.itemgetter(*model.LEAN_FIELDS)
+_attr_values = operator.itemgetter(*model.LEAN_ATTR_FIELDS)
+_LEAN_SLOTS = model.LEAN_FIELDS
+# sys.getrefcount of a job's own tags dict / quanta_counts dict, read into a local, when
+# nothing but the pickle's memo and this job's state holds it (the Counter's argument dict
+# is also held by its argument tuple and memoized again as the REDUCE result).
+_OWN_TAGS_REFS = 4
+_OWN_COUNTS_REFS = 6
+
+
+def _lean_setstate(shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> Callable[[Any, Any], None]:
+    """The ``__setstate__`` of one lean load's jobs; `shared` interns the attribute tuples.
+
+    Per job it keeps the six fields the compiler reads and one attribute tuple shared by
+    all jobs with equal attributes (the per-job ints and floats die at once), and empties
+    the job's own ``tags`` and ``quanta_counts`` dicts: the pickle's memo would keep them
+    until the load ends, emptied their tables are reused by the next job's. A dict held by
+    anything else (a shared one) is left alone. Any state other than exactly the 33 job
+    fields goes to the checking path, which restores full stand-ins and explains problems.
+    """
+
+    def setstate(
+        self: Any,
+        state: Any,
+        _drain: Callable[..., Any] = collections.deque,
+        _store: Callable[[Any, str, Any], None] = object.__setattr__,
+        _refs: Callable[[Any], int] = sys.getrefcount,
+    ) -> None:
+        if type(state) is not tuple or len(state) != 2 or state[0] is not None or type(state[1]) is not dict:
+            raise _NeedsChecking
+        slots = state[1]
+        if slots.keys() != _JOB_FIELD_SET:
+            raise _NeedsChecking
+        _drain(map(_store, repeat(self), _LEAN_SLOTS, _lean_values(slots)), maxlen=0)
+        values = _attr_values(slots)
+        try:  # noqa: SIM105 (a context manager per job costs more)
+            values = shared.setdefault(values, values)
+        except TypeError:  # an unhashable value: kept as it is, refused where it is read
+            pass
+        _store(self, "attr_values", values)
+        tags = slots["tags"]
+        if type(tags) is dict and _refs(tags) <= _OWN_TAGS_REFS:
+            tags.clear()
+        counts = slots["quanta_counts"]
+        if type(counts) is dict and _refs(counts) <= _OWN_COUNTS_REFS:
+            counts.clear()
+        del tags, counts
+        slots.clear()
+
+    return setstate
+
+
 def _finish_records(classes: dict[str, type]) -> None:
-    """After a load: drop the checking hook, install the field-default hook."""
+    """After a load: drop the checking hook, install the field-default hook (not on lean jobs)."""
     for cls in classes.values():
         if "__setstate__" in cls.__dict__:
             del cls.__setstate__
-        cls.__getattr__ = model._Record._field_default  # type: ignore[attr-defined]
+        if not issubclass(cls, model.LeanJob):
+            cls.__getattr__ = model._Record._field_default  # type: ignore[attr-defined]
 
 
 def _base_table() -> dict[tuple[str, str], Any]:
@@ -307,9 +368,9 @@ def _unpickle(name: str, opener: Opener, table: dict[tuple[str, str], Any], real
         ) from None
 
 
-def _load_stand_ins(name: str, opener: Opener, checking: bool) -> Any:
+def _load_stand_ins(name: str, opener: Opener, checking: bool, lean: bool = False) -> Any:
     """One pass with the stand-ins, with the GC paused throughout (see `compiler.gcpause`)."""
-    records = _per_load_records(checking)
+    records = _per_load_records(checking, lean)
     graphs: list[Any] = []
     groups: list[Any] = []
     graphs_token = model._created_graphs.set(graphs)
@@ -370,7 +431,7 @@ def _load_real(name: str, opener: Opener) -> Any:
     return obj
 
 
-def load_generic_workflow(source: Source, use_real_classes: bool = False) -> Any:
+def load_generic_workflow(source: Source, use_real_classes: bool = False, *, lean: bool = False) -> Any:
     """Load a GenericWorkflow pickle from a path or any lsst-resources URI.
 
     Returns our stand-in `compiler.load.model.GenericWorkflow` by default, even where
@@ -379,11 +440,16 @@ def load_generic_workflow(source: Source, use_real_classes: bool = False) -> Any
     Both go through the same allow-list.  Every problem (missing or unreadable file, not a
     pickle, truncated, a refused global, an unknown field layout, not a GenericWorkflow)
     raises `LoadError` naming the source.
+
+    ``lean=True`` is the compiler's own load: payload jobs become `model.LeanJob` records,
+    which keep only the fields the compiler reads (about a third of a full stand-in's
+    memory, with ``tags`` and ``quanta_counts`` freed as the load goes). A pickle the fast
+    path cannot read is read again on the checking path, which gives full stand-ins.
     """
     name, opener = _opener(source)
     if use_real_classes:
         return _load_real(name, opener)
     try:
-        return _load_stand_ins(name, opener, checking=False)
+        return _load_stand_ins(name, opener, checking=False, lean=lean)
     except _NeedsChecking:
         return _load_stand_ins(name, opener, checking=True)
