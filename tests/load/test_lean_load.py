@@ -17,6 +17,7 @@ import pytest
 from compiler import api
 from compiler.errors import LoadError
 from compiler.ir import JobAttrs
+from compiler.load import ingest as ingest_module
 from compiler.load import load_generic_workflow, model, unpickler
 from compiler.load.ingest import ingest
 from compiler.load.layouts import JOB_FIELDS
@@ -192,3 +193,40 @@ def test_a_realistic_workflow_compiles_the_same(workflows: Any, tmp_path: Path) 
     path.parent.mkdir()
     path.write_bytes(pickle.dumps(gw, protocol=pickle.HIGHEST_PROTOCOL))
     _compile_both(path, SUBMIT_CONFIG, tmp_path)
+
+
+def test_the_c_level_ingest_builds_the_per_job_loops_jobs(tmp_path: Path) -> None:
+    gw = craft.small_workflow()
+    for node in ("group_1", "noop_1"):
+        gw.remove_node(node)
+    path = tmp_path / "gw.pickle"
+    path.write_bytes(craft.dumps(gw))
+    loaded = load_generic_workflow(path, lean=True)
+    names, nodes = ingest_module._named_nodes(loaded)
+    converter = ingest_module._JobConverter(loaded, ingest_module._Interner())
+    fast = ingest_module._payload_jobs(nodes, converter)
+    assert fast is not None
+    slow = [converter(node) for node in nodes]
+    assert fast == slow and [j.name for j in fast] == names
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("arguments", ["run"], "arguments"), ("cmdvals", "x=1", "cmdvals"), ("arguments", 7, "arguments")],
+)
+def test_a_bad_job_is_named_whichever_way_ingest_goes(field: str, value: Any, message: str) -> None:
+    gw = craft.small_workflow()
+    for node in ("group_1", "noop_1"):
+        gw.remove_node(node)
+    object.__setattr__(gw.get_job("calibrate_2"), field, value)
+    with pytest.raises(LoadError, match=rf"calibrate_2.*{message}"):
+        ingest(gw)
+
+
+def test_no_cmdvals_is_an_empty_mapping_as_before() -> None:
+    gw = craft.small_workflow()
+    for node in ("group_1", "noop_1"):
+        gw.remove_node(node)
+    object.__setattr__(gw.get_job("calibrate_2"), "cmdvals", None)
+    jobs = {job.name: job for job in ingest(gw).source.jobs}
+    assert jobs["calibrate_2"].cmdvals == {} and jobs["calibrate_1"].cmdvals == {}
