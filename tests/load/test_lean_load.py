@@ -60,6 +60,16 @@ def test_a_lean_job_keeps_what_the_compiler_reads() -> None:
         _ = job.colour
 
 
+def test_later_jobs_are_checked_by_count_and_by_the_fields_read() -> None:
+    setstate = unpickler._lean_setstate({})
+    setstate(_lean_job(), (None, _full_state()))  # the first job: compared key by key
+    later = {**{k: v for k, v in _full_state().items() if k != "priority"}, "colour": 1}
+    with pytest.raises(unpickler._NeedsChecking):
+        setstate(_lean_job(), (None, later))
+    with pytest.raises(unpickler._NeedsChecking):
+        setstate(_lean_job(), (None, {**_full_state(), "colour": 1}))
+
+
 def test_equal_attributes_are_one_tuple() -> None:
     setstate = unpickler._lean_setstate({})
     first, second = _lean_job(), _lean_job()
@@ -93,10 +103,12 @@ def test_own_tags_and_counts_are_emptied_shared_ones_kept() -> None:
     [
         _full_state(colour="red"),  # an unknown field
         {k: v for k, v in _full_state().items() if k != "priority"},  # a field missing
+        {**{k: v for k, v in _full_state().items() if k != "priority"}, "colour": 1},  # a read one renamed
+        {**{k: v for k, v in _full_state().items() if k != "mail_to"}, "colour": 1},  # an unread one renamed
         ({"a": 1}, _full_state()),
         "x",
     ],
-    ids=["unknown", "missing", "dict-part", "string"],
+    ids=["unknown", "missing", "renamed-read", "renamed-unread", "dict-part", "string"],
 )
 def test_any_other_state_needs_the_checking_path(state: Any) -> None:
     with pytest.raises(unpickler._NeedsChecking):
