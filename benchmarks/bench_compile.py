@@ -118,6 +118,17 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "compiler"]
 
 
+def precompile(repo: str) -> None:
+    """Write our modules' bytecode first, as `pip install` does for an installed package.
+
+    Why: a checkout run in place (editable install) where PYTHONDONTWRITEBYTECODE is set,
+    as on this machine, compiles every module from source in every process (~0.1 s of a
+    10^5-job compile), which an installed panda-compile never does.
+    """
+    folder = os.path.join(os.path.abspath(repo), "compiler")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", folder], check=True, stdout=subprocess.DEVNULL)
+
+
 def ours_env(repo: str) -> dict[str, str]:
     """Environment for our children: `repo` (this checkout or another one) first on PYTHONPATH."""
     env = dict(os.environ)
@@ -413,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark for each size and print the report."""
     args = _parse(sys.argv[1:] if argv is None else argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.n]
+    precompile(args.repo or REPO)
     rows = []
     for number, n_jobs in enumerate(sizes):
         print(f"benchmarking {n_jobs} jobs ...", flush=True)

@@ -7,13 +7,10 @@ does not pay for networkx, jinja2 or jsonschema until they are needed.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("panda-compile")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+# The one place the version is written: pyproject.toml reads it from here at build time.
+__version__ = "0.1.0"
 
 _PUBLIC = {
     "Compiled": "api",

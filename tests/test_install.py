@@ -43,6 +43,17 @@ def test_wheel_install_without_lsst(tmp_path: Path) -> None:
         check=True,
     )
     assert probe.stdout.strip() == "True", "the fresh venv must not have lsst-ctrl-bps"
+    both = "import compiler, importlib.metadata as m; print(compiler.__version__, m.version('panda-compile'))"
+    versions = subprocess.run(
+        [python, "-c", both],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    package_version, installed_version = versions.stdout.split()
+    assert package_version == installed_version != "0+unknown"  # one version, read at build time
     out = work / "out"
     result = subprocess.run(
         [

@@ -25,9 +25,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
-from referencing import Registry
-
 Check = Callable[[Any], bool]
+Resolve = Callable[[str], Any]  # an absolute `$ref` target -> the schema it names
 
 ANNOTATIONS = frozenset(
     {"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples"}
@@ -53,9 +52,9 @@ def _all_of(checks: list[Check]) -> Check:
     return combined
 
 
-def compile_schema(schema: Any, registry: Registry, base_uri: str) -> Check:
+def compile_schema(schema: Any, resolve: Resolve, base_uri: str) -> Check:
     """The compiled check of `schema`, whose relative `$ref`s resolve against `base_uri`."""
-    return _Compiler(registry).compile(schema, base_uri)
+    return _Compiler(resolve).compile(schema, base_uri)
 
 
 OBJECT_KEYWORDS = ("properties", "patternProperties", "additionalProperties", "required")
@@ -65,8 +64,8 @@ EXACT_KEYWORDS = frozenset({"required", "not"})  # what oneOf and not may hold (
 class _Compiler:
     """Turns one schema (and what it refers to) into closures, each `$ref` target once."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, resolve: Resolve) -> None:
+        self.resolve = resolve
         self.refs: dict[str, Check] = {}
 
     def compile(self, schema: Any, base: str) -> Check:
@@ -86,8 +85,7 @@ class _Compiler:
         target = urljoin(base, schema["$ref"])
         if target not in self.refs:
             self.refs[target] = lambda x: False
-            resolved = self.registry.resolver().lookup(target)
-            self.refs[target] = self.compile(resolved.contents, urldefrag(target).url)
+            self.refs[target] = self.compile(self.resolve(target), urldefrag(target).url)
         refs = self.refs
         return lambda x: refs[target](x)
 

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from urllib.parse import urldefrag
 
 from ..errors import CompileError
 from .fastschema import Check, compile_schema
@@ -40,6 +38,7 @@ from .provenance import schema_id
 
 if TYPE_CHECKING:
     import jsonschema
+    import referencing
 
 SCHEMAS_PACKAGE = "compiler.schemas"
 WORKFLOW_SCHEMA = "workflow-1.0.json"
@@ -107,13 +106,43 @@ def schema_documents() -> dict[str, dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
-def schema_registry() -> Registry:
-    """Every bundled schema under its `$id`, so relative `$ref`s resolve offline."""
+def schema_registry() -> referencing.Registry:
+    """Every bundled schema under its `$id`, so relative `$ref`s resolve offline (jsonschema's).
+
+    Imported here: only jsonschema needs it, and `referencing` is ~30 ms of start-up.
+    """
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources = [
         (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
         for doc in schema_documents().values()
     ]
     return Registry().with_resources(resources).crawl()
+
+
+@lru_cache(maxsize=1)
+def _documents_by_id() -> dict[str, Any]:
+    return {doc["$id"]: doc for doc in schema_documents().values()}
+
+
+def resolve_ref(target: str) -> Any:
+    """The bundled schema an absolute `$ref` names: a document's `$id`, then a JSON pointer.
+
+    That is all the bundled schemas use (`defs-1.0.json#/$defs/name`, `#/$defs/task`);
+    the compiled checks resolve through this, jsonschema through `schema_registry`, and a
+    test compares the two on every `$ref` the schemas hold.
+    """
+    url, fragment = urldefrag(target)
+    node: Any = _documents_by_id().get(url)
+    if node is None or (fragment and not fragment.startswith("/")):
+        raise ValueError(f"unresolvable $ref {target!r} (not a bundled schema or a JSON pointer)")
+    for part in fragment.split("/")[1:] if fragment else ():
+        key = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or key not in node:
+            raise ValueError(f"unresolvable $ref {target!r} (no {key!r})")
+        node = node[key]
+    return node
 
 
 @cache
@@ -232,7 +261,7 @@ def qnode_map_ok(doc: Any) -> bool:
 def compiled(schema_file: str) -> Check:
     """The compiled fast check of one bundled schema (built once)."""
     schema = schema_documents()[schema_file]
-    return compile_schema(schema, schema_registry(), schema["$id"])
+    return compile_schema(schema, resolve_ref, schema["$id"])
 
 
 def document_problems(schema_file: str, doc: Any, where: str) -> list[Problem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urljoin
 
 import jsonschema
 import pytest
@@ -12,6 +13,7 @@ from compiler.emit.provenance import SCHEMA_BASE
 from compiler.emit.validate import (
     bundled_schemas_dir,
     compiled,
+    resolve_ref,
     schema_documents,
     schema_file_of,
     schema_registry,
@@ -56,6 +58,21 @@ def test_every_ref_resolves_from_the_registry(name: str) -> None:
     resolver = schema_registry().resolver(base_uri=schema["$id"])
     for ref in _refs(schema):
         assert resolver.lookup(ref).contents is not None, ref
+
+
+@pytest.mark.parametrize("name", SCHEMA_FILES)
+def test_the_compiled_checks_resolve_every_ref_as_jsonschema_does(name: str) -> None:
+    schema = schema_documents()[name]
+    resolver = schema_registry().resolver(base_uri=schema["$id"])
+    for ref in _refs(schema):
+        target = urljoin(schema["$id"], ref)
+        assert resolve_ref(target) is resolver.lookup(ref).contents, ref
+
+
+@pytest.mark.parametrize("target", ["https://x.invalid/none.json", "defs-1.0.json#/$defs/nothing", "#anchor"])
+def test_an_unknown_ref_is_refused(target: str) -> None:
+    with pytest.raises(ValueError, match="unresolvable"):
+        resolve_ref(urljoin(SCHEMA_BASE + "workflow-1.0.json", target))
 
 
 def _refs(node: object) -> list[str]:

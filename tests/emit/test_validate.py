@@ -34,7 +34,7 @@ from compiler.emit.validate import (
     json_path,
     order_id_map_ok,
     qnode_map_ok,
-    schema_registry,
+    resolve_ref,
     task_params_problems,
     validator,
 )
@@ -173,7 +173,7 @@ def test_compiled_checks_accept_what_the_writer_writes(example_outdir: Path, map
 
 
 def test_compiler_refuses_what_it_cannot_decide() -> None:
-    registry = schema_registry()
+    registry = resolve_ref
     with pytest.raises(ValueError, match="not supported"):
         compile_schema({"type": "string", "format": "uri"}, registry, "https://x.invalid/s.json")
     with pytest.raises(ValueError, match="only 'required' and 'not'"):
@@ -265,7 +265,7 @@ def test_compiled_corner_cases(schema: dict[str, Any]) -> None:
     """Stricter where Python and JSON Schema disagree (1.0 as an integer), never looser."""
     import jsonschema
 
-    check = compile_schema(schema, schema_registry(), "https://x.invalid/s.json")
+    check = compile_schema(schema, resolve_ref, "https://x.invalid/s.json")
     reference = jsonschema.Draft202012Validator(schema)
     for value in CORNER_VALUES:
         if check(value):
