@@ -29,7 +29,7 @@ def _edges_follow_label_order(graph: Graph) -> list[tuple[int, int]] | None:
     if graph.label_order is None:
         return None
     rank = {label: i for i, label in enumerate(graph.label_order)}
-    job_rank = [rank.get(job.label, -1) for job in graph.jobs]
+    job_rank = list(map(rank.get, map(_LABEL, graph.jobs), itertools.repeat(-1)))
     children = list(
         itertools.chain.from_iterable(map(itertools.repeat, range(len(graph.jobs)), map(len, graph.parents)))
     )
@@ -114,6 +114,7 @@ def _all_jobs_fine(jobs: list[Job]) -> bool:
 
 
 _LABEL = operator.attrgetter("label")
+_NAME = operator.attrgetter("name")
 _COMMAND = operator.attrgetter("command")
 _CMDVALS = operator.attrgetter("cmdvals")
 
@@ -141,8 +142,7 @@ class Validate:
         jobs = list(wf.graph.jobs)
         if wf.final_job is not None:
             jobs.append(wf.final_job)
-        names = [job.name for job in jobs]
-        if len(set(names)) != len(names):
+        if len(set(map(_NAME, jobs))) != len(jobs):
             problems += _duplicates(jobs)
         if not _all_jobs_fine(jobs):  # rare: find and name every problem, job by job
             for job in jobs:
