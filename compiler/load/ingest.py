@@ -11,7 +11,10 @@ ctrl_bps API that both the real class and `compiler.load.model` provide. Cost ma
   GC running, 0.68 s paused);
 * predecessors and per-job input/output lists are read from the graph's own mappings
   (`_pred`, `_inputs`, `_outputs`, which both the real class and the stand-in carry) when
-  present, instead of one method call and temporary list per job.
+  present, instead of one method call and temporary list per job;
+* a graph of payload jobs only (the usual one) becomes IR jobs through C-level maps
+  (`_payload_jobs`), and a graph the caller loaded for this compile alone gives up its
+  adjacency once the IR has its own edges (`consume`).
 
 Every field read is type-checked here, once (`compiler.load.typecheck`): a malformed
 pickle is one `LoadError` naming the job and field, never a traceback in a later pass.

@@ -24,6 +24,11 @@ executable with one small hook per object that sets the slots in C and frees the
 state at once (`_fast_setstate`).  Only if that path meets a state it cannot store (an unknown field, a
 positional state) is the file read again on a slower path where every object is checked
 against `compiler.load.layouts`, then either restored or reported precisely.
+
+The compiler's own load (``lean=True``) goes one step further: payload jobs become
+`model.LeanJob` records holding only what the compiler reads, and each job's own ``tags``
+and ``quanta_counts`` dicts are emptied as it is restored (`_lean_setstate`), so the
+memo keeps only their empty shells (10^5 jobs: load peak 296 -> 235 MiB).
 """
 
 from __future__ import annotations
